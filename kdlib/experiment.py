@@ -1,0 +1,326 @@
+"""One experiment = one config dataclass -> one cached, locked, resumable training run.
+
+    cfg = ExperimentConfig(paper='sdp', profile='smoke', dataset='mpii', model='sbl_r50',
+                           method='sdp', method_params={'alpha': 0.5}, seed=0)
+    result = run_experiment(cfg)        # dict: metrics, params_M, gflops_*, train_time_s, run_dir, ...
+
+Runs live in ``runs/<profile>/<hash of the config>/`` (``KDLIB_RUNS`` moves the root). A finished
+run returns its stored ``result.json``; an unfinished one resumes from ``last.pt``; an ``fcntl``
+lock makes concurrent notebook processes that need the same run (a shared teacher) train it once.
+Teachers (``teachers``) and the initialisation (``init_from``) are configs themselves and are run
+first, recursively. ``paper`` is a label only: it is not part of the hash, so two papers sharing a
+teacher share its run.
+
+Hooks for special cases (add one line, no other edit): ``DATASET_BUILDERS[name]`` builds datasets
+that are not a plain ``kdlib.data.build_dataset`` (e.g. a joint COCO+MPII set), signature
+``(cfg, profile, split, pipeline: PipelineConfig) -> Dataset`` (with ``skeleton`` and, for the val
+split, ``evaluate``); ``STUDENT_BUILDERS[name]`` (selected by ``cfg.student_builder``) builds the
+network, signature ``(cfg, profile, num_joints, input_size, init_checkpoint) -> nn.Module`` (e.g.
+a frozen stage-1 student + GCN refiner, loading the stage-1 weights from ``init_checkpoint``).
+
+Several GPUs visible in a single process (a notebook, a papermill cell): the run is launched with
+``torchrun --standalone --nproc_per_node=<GPUs> -m kdlib.experiment --config <run_dir>/config.json``
+and the result read back (see ``kdlib/train/ddp.py``); ``train={'ddp': False}`` keeps one GPU.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from kdlib.methods import build_method
+from kdlib.profiles import get_profile
+from kdlib.train import ddp
+from kdlib.train.checkpoint import atomic_write_text, load_model_weights, seed_everything
+from kdlib.train.trainer import TrainConfig, fit
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HEAD_TARGETS = {"heatmap": ("heatmap",), "simcc": ("simcc",), "both": ("heatmap", "simcc")}
+
+
+@dataclass
+class ExperimentConfig:
+    paper: str = ""                        # label only (not hashed)
+    profile: str = "smoke"
+    dataset: str = "coco"                  # kdlib.data.DATASETS or DATASET_BUILDERS key
+    model: str = "sbl_r50"                 # kdlib.models.MODELS key
+    head: str = "heatmap"                  # 'heatmap' | 'simcc' | 'both'
+    method: str = "supervised"             # kdlib.methods.METHODS key
+    method_params: dict = field(default_factory=dict)
+    model_params: dict = field(default_factory=dict)        # extra build_model kwargs (width=, ...)
+    teachers: dict = field(default_factory=dict)            # name -> ExperimentConfig
+    init_from: "ExperimentConfig | None" = None             # start from this run's weights
+    student_builder: str = "model"         # STUDENT_BUILDERS key
+    seed: int = 0
+    recipe: str = "adam_step"              # 'adam_step' | 'adamw_cosine'
+    epochs: int | None = None              # None: the profile's
+    batch_size: int | None = None
+    lr: float | None = None                # None: the recipe's
+    weight_decay: float | None = None
+    input_size: tuple[int, int] | None = None               # None: the profile's, per dataset
+    pipeline: dict = field(default_factory=dict)            # PipelineConfig overrides
+    dataset_params: dict = field(default_factory=dict)      # loader kwargs (e.g. boxes='det')
+    val_dataset: str | None = None         # evaluate on another dataset (None: ``dataset``)
+    train_split: str = "train"
+    val_split: str = "val"
+    train: dict = field(default_factory=dict)               # TrainConfig overrides (amp, compile...)
+    profile_overrides: dict = field(default_factory=dict)   # any profile field
+    tag: str = ""                          # free text; part of the hash
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ExperimentConfig":
+        """Inverse of ``dataclasses.asdict`` (nested teachers / init_from, tuples restored)."""
+        data = dict(data)
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise KeyError(f"ExperimentConfig has no field(s) {sorted(unknown)}")
+        data["teachers"] = {k: cls.from_dict(v) if isinstance(v, dict) else v
+                            for k, v in data.get("teachers", {}).items()}
+        if isinstance(data.get("init_from"), dict):
+            data["init_from"] = cls.from_dict(data["init_from"])
+        if data.get("input_size") is not None:
+            data["input_size"] = tuple(data["input_size"])
+        return cls(**data)
+
+    def resolved_profile(self) -> dict:
+        overrides = dict(self.profile_overrides)
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) is not None:
+                overrides[name] = getattr(self, name)
+        return get_profile(self.profile, **overrides)
+
+
+def config_hash(cfg: ExperimentConfig) -> str:
+    """12 hex digits of the config (without ``paper`` labels) and its resolved profile."""
+    def strip(d: dict) -> dict:
+        d = {k: v for k, v in d.items() if k != "paper"}
+        d["teachers"] = {k: strip(v) for k, v in d["teachers"].items()}
+        d["init_from"] = strip(d["init_from"]) if d["init_from"] else None
+        return d
+    payload = {"config": strip(asdict(cfg)), "profile": cfg.resolved_profile()}
+    text = json.dumps(payload, sort_keys=True, default=list)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get("KDLIB_RUNS", REPO_ROOT / "runs"))
+
+
+def run_dir_of(cfg: ExperimentConfig) -> Path:
+    return runs_root() / cfg.profile / config_hash(cfg)
+
+
+@contextmanager
+def file_lock(path: Path):
+    """Exclusive ``fcntl.flock`` on ``path`` (blocks until the holder releases it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# ----------------------------------------------------------------------------- builders
+def dataset_root(profile: dict, name: str) -> Path:
+    """``<data_root>/<name>`` (relative data roots are relative to the repository)."""
+    root = Path(profile["data_root"])
+    return (root if root.is_absolute() else REPO_ROOT / root) / name
+
+
+def pipeline_config(cfg: ExperimentConfig, profile: dict, dataset: str, train: bool):
+    from kdlib.data import PipelineConfig
+    from kdlib.data.topdown import PAPER_PIPELINES
+    sizes = profile["input_size"]
+    input_size = cfg.input_size or sizes.get(dataset, sizes["default"])
+    base = dict(PAPER_PIPELINES.get(dataset, {}))
+    base.update(input_size=tuple(input_size), targets=HEAD_TARGETS[cfg.head], train=train)
+    base.update(cfg.pipeline)
+    return PipelineConfig(**base)
+
+
+def build_plain_dataset(cfg: ExperimentConfig, profile: dict, split: str, pipeline):
+    """``kdlib.data.build_dataset`` on ``<data_root>/<dataset>``."""
+    from kdlib.data import build_dataset
+    name = cfg.val_dataset if split == cfg.val_split and cfg.val_dataset else cfg.dataset
+    return build_dataset(name, split, dataset_root(profile, name), pipeline, **cfg.dataset_params)
+
+
+def build_model_student(cfg: ExperimentConfig, profile: dict, num_joints: int, input_size,
+                        init_checkpoint: str | None):
+    """``kdlib.models.build_model`` with the profile's variant; weights from ``init_checkpoint``."""
+    from kdlib.models import build_model
+    params = dict(cfg.model_params)
+    if "simcc_split_ratio" in cfg.pipeline:
+        params.setdefault("simcc_split_ratio", cfg.pipeline["simcc_split_ratio"])
+    model = build_model(cfg.model, num_joints, head=cfg.head, input_size=tuple(input_size),
+                        variant=profile["model_variant"], **params)
+    if init_checkpoint is not None:
+        load_model_weights(model, init_checkpoint)
+    return model
+
+
+DATASET_BUILDERS = {}                      # name -> builder; default: build_plain_dataset
+STUDENT_BUILDERS = {"model": build_model_student}
+from kdlib.models.igp_gcn import build_refiner_student  # noqa: E402
+STUDENT_BUILDERS["igp_gcn"] = build_refiner_student   # TwoStage-GCN stage 2: frozen student + IGP-GCN
+from kdlib.data.unified import build_unified_dataset  # noqa: E402
+DATASET_BUILDERS["unified"] = build_unified_dataset   # Unified-MT: joint COCO+MPII, 21 points
+
+
+def build_datasets(cfg: ExperimentConfig, profile: dict):
+    """(train set, val set, the student's input size (H, W))."""
+    builder = DATASET_BUILDERS.get(cfg.dataset, build_plain_dataset)
+    val_name = cfg.val_dataset or cfg.dataset
+    train_pipeline = pipeline_config(cfg, profile, cfg.dataset, True)
+    train_set = builder(cfg, profile, cfg.train_split, train_pipeline)
+    val_builder = DATASET_BUILDERS.get(val_name, build_plain_dataset)
+    val_set = val_builder(cfg, profile, cfg.val_split, pipeline_config(cfg, profile, val_name, False))
+    return train_set, val_set, tuple(train_pipeline.input_size)
+
+
+def build_student(cfg: ExperimentConfig, profile: dict, num_joints: int, input_size,
+                  init_checkpoint: str | None = None):
+    if cfg.student_builder not in STUDENT_BUILDERS:
+        raise KeyError(f"unknown student_builder {cfg.student_builder!r}; known: {sorted(STUDENT_BUILDERS)}")
+    return STUDENT_BUILDERS[cfg.student_builder](cfg, profile, num_joints, input_size, init_checkpoint)
+
+
+def load_trained(result: dict) -> torch.nn.Module:
+    """Rebuild the network of a finished run and load its final weights (eval mode)."""
+    cfg = ExperimentConfig.from_dict(result["config"])
+    model = build_student(cfg, cfg.resolved_profile(), result["num_joints"], result["input_size"])
+    load_model_weights(model, result["checkpoint"])
+    return model.eval()
+
+
+# ----------------------------------------------------------------------------- running
+def train_config(cfg: ExperimentConfig, profile: dict) -> TrainConfig:
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    extra = {k: v for k, v in cfg.train.items() if k != "ddp"}
+    unknown = set(extra) - fields
+    if unknown:
+        raise KeyError(f"ExperimentConfig.train: unknown TrainConfig field(s) {sorted(unknown)}")
+    base = dict(epochs=profile["epochs"], batch_size=profile["batch_size"], recipe=cfg.recipe,
+                lr=cfg.lr, weight_decay=cfg.weight_decay, lr_milestones=tuple(profile["lr_milestones"]),
+                lr_gamma=profile["lr_gamma"], warmup_iters=profile["warmup_iters"],
+                val_every=profile["val_every"], num_workers=profile["num_workers"],
+                device=profile["device"], seed=cfg.seed)
+    base.update(extra)
+    return TrainConfig(**base)
+
+
+def ensure_data(profile: dict) -> None:
+    """Generate the profile's SynthPose once (no-op for real data: ``synthpose`` is None)."""
+    if profile.get("synthpose") is not None:
+        from kdlib.data.synthpose import ensure_root
+        root = Path(profile["data_root"])
+        ensure_root(root if root.is_absolute() else REPO_ROOT / root, profile["synthpose"])
+
+
+def _train(cfg: ExperimentConfig, run_dir: Path, teacher_results: dict, init_result: dict | None,
+           show_progress: bool = True) -> dict:
+    """Build data, teachers, student and method; fit; return the result dict (not yet stored)."""
+    from kdlib.models import summary
+    profile = cfg.resolved_profile()
+    ensure_data(profile)
+    train_set, val_set, input_size = build_datasets(cfg, profile)
+    num_joints = train_set.skeleton.num_joints
+    teachers = {name: load_trained(res) for name, res in teacher_results.items()}
+    seed_everything(cfg.seed)
+    init = init_result["checkpoint"] if init_result else None
+    student = build_student(cfg, profile, num_joints, input_size, init)
+    method = build_method(cfg.method, cfg.method_params, student, teachers, train_set)
+    tcfg = train_config(cfg, profile)
+    tcfg.show_progress = tcfg.show_progress and show_progress
+    out = fit(student, method, train_set, val_set, tcfg, run_dir, teachers, config=asdict(cfg))
+    cost = summary(student.to("cpu").eval(), input_size)
+    return {"config": asdict(cfg), "hash": run_dir.name, "metrics": out["metrics"],
+            "best": out["best"], "train_time_s": out["train_time_s"], **cost,
+            "num_joints": num_joints, "input_size": list(input_size), "run_dir": str(run_dir),
+            "checkpoint": out["checkpoint"], "best_checkpoint": out["best_checkpoint"],
+            "epochs": tcfg.epochs, "device": tcfg.device, "world_size": ddp.current().world_size}
+
+
+def _store(run_dir: Path, result: dict) -> None:
+    atomic_write_text(run_dir / "result.json", json.dumps(result, indent=1, default=list))
+
+
+def _wants_torchrun(cfg: ExperimentConfig, profile: dict) -> int:
+    """Number of processes to launch (0: train in this process)."""
+    if ddp.launched_by_torchrun() or not cfg.train.get("ddp", True):
+        return 0
+    if not str(profile["device"]).startswith("cuda") or torch.cuda.device_count() < 2:
+        return 0
+    return torch.cuda.device_count()
+
+
+def _launch_torchrun(cfg: ExperimentConfig, run_dir: Path, nproc: int) -> dict:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path = run_dir / "config.json"
+    atomic_write_text(config_path, json.dumps(asdict(cfg), indent=1, default=list))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={nproc}", "-m", "kdlib.experiment", "--config", str(config_path)]
+    subprocess.run(command, check=True, cwd=REPO_ROOT)
+    return json.loads((run_dir / "result.json").read_text())
+
+
+def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
+    """Train ``cfg`` (teachers / init first) unless its cached result exists; return the result.
+
+    Result: ``metrics`` (validation split, final weights), ``best`` (best validation epoch),
+    ``params_M``/``gflops_paper``/``gflops_true`` (``kdlib.models.summary``), ``train_time_s``
+    (summed over epochs, across resumes), ``run_dir``, ``checkpoint``, ``config``, ...
+    """
+    if not isinstance(cfg, ExperimentConfig):
+        raise TypeError(f"run_experiment expects an ExperimentConfig, got {type(cfg).__name__}")
+    teacher_results = {name: run_experiment(t, show_progress) for name, t in cfg.teachers.items()}
+    init_result = run_experiment(cfg.init_from, show_progress) if cfg.init_from else None
+    run_dir = run_dir_of(cfg)
+    if ddp.launched_by_torchrun():        # the launching process holds the lock
+        if (run_dir / "result.json").is_file():
+            return json.loads((run_dir / "result.json").read_text())
+        return _train_and_store(cfg, run_dir, teacher_results, init_result, show_progress)
+    with file_lock(run_dir.parent / f"{run_dir.name}.lock"):
+        if (run_dir / "result.json").is_file():
+            return json.loads((run_dir / "result.json").read_text())
+        nproc = _wants_torchrun(cfg, cfg.resolved_profile())
+        if nproc:
+            return _launch_torchrun(cfg, run_dir, nproc)
+        return _train_and_store(cfg, run_dir, teacher_results, init_result, show_progress)
+
+
+def _train_and_store(cfg, run_dir, teacher_results, init_result, show_progress) -> dict:
+    result = _train(cfg, run_dir, teacher_results, init_result, show_progress)
+    if ddp.current().is_main:
+        _store(run_dir, result)
+    ddp.barrier()
+    return result
+
+
+def main(argv=None) -> None:
+    """``torchrun ... -m kdlib.experiment --config config.json``: one DDP run of a stored config."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--config", required=True, help="JSON of an ExperimentConfig (asdict)")
+    args = parser.parse_args(argv)
+    cfg = ExperimentConfig.from_dict(json.loads(Path(args.config).read_text()))
+    ddp.setup_distributed()
+    try:
+        run_experiment(cfg, show_progress=ddp.current().is_main)
+    finally:
+        ddp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

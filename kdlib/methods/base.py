@@ -1,0 +1,82 @@
+"""The method contract every distillation method implements, and plain supervised training.
+
+A method is a small ``nn.Module`` (so it can own learnable parts such as 1x1 alignment convs; the
+trainer adds its parameters to the optimiser) that turns a batch into weighted loss terms:
+
+    terms, outputs = method(batch, student, teachers)
+    loss = sum(terms.values())            # the trainer sums and logs each term
+
+Teachers arrive frozen and in eval mode; a method runs them under ``torch.no_grad()`` (see
+``teacher_outputs``). Two hooks let a method follow the schedule: ``on_epoch_start`` (every epoch,
+with the current learning rate; e.g. weight-decay schedules) and ``on_lr_milestone`` (when a step
+decay fires; e.g. SDP's stepping strategy).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from kdlib.losses import joints_mse, simcc_kl
+
+
+class Method(nn.Module):
+    """Base class: subclasses implement ``forward``; the hooks default to doing nothing."""
+
+    def forward(self, batch: dict, student: nn.Module,
+                teachers: dict[str, nn.Module]) -> tuple[dict[str, Tensor], dict]:
+        """Return (loss terms already weighted, student outputs)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forward()")
+
+    def on_epoch_start(self, epoch: int, num_epochs: int, lr: float) -> None:
+        """Called by the trainer before each epoch (0-based) with the current learning rate."""
+
+    def on_lr_milestone(self, epoch: int, gamma: float) -> None:
+        """Called by the trainer when the step schedule multiplies the learning rate by gamma."""
+
+
+def teacher_outputs(teachers: dict[str, nn.Module], images: Tensor) -> dict[str, dict]:
+    """Run every frozen teacher on the images without gradients: name -> output dict."""
+    with torch.no_grad():
+        return {name: teacher(images) for name, teacher in teachers.items()}
+
+
+def task_loss(outputs: dict, batch: dict) -> dict[str, Tensor]:
+    """Ground-truth loss for whichever heads the student has and the batch has targets for.
+
+    Heatmap head -> ``joints_mse`` (term ``heatmap_mse``); SimCC head -> ``simcc_kl`` (term
+    ``simcc_kl``).
+    """
+    terms = {}
+    if "heatmaps" in outputs and "heatmap" in batch:
+        terms["heatmap_mse"] = joints_mse(outputs["heatmaps"], batch["heatmap"],
+                                          batch["target_weight"])
+    if "simcc_x" in outputs and "simcc_x" in batch:
+        terms["simcc_kl"] = simcc_kl(outputs["simcc_x"], outputs["simcc_y"], batch["simcc_x"],
+                                     batch["simcc_y"], batch["target_weight"])
+    if not terms:
+        raise ValueError("task_loss: the student output has none of 'heatmaps'/'simcc_x' matched by "
+                         f"a target in the batch (outputs: {sorted(outputs)}, batch: {sorted(batch)}); "
+                         "build the dataset with the targets of the model's head")
+    return terms
+
+
+class Supervised(Method):
+    """Plain training on the ground truth: the task loss of the student's head(s), times ``weight``."""
+
+    def __init__(self, weight: float = 1.0):
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, batch, student, teachers):
+        outputs = student(batch["image"])
+        terms = {name: self.weight * value for name, value in task_loss(outputs, batch).items()}
+        return terms, outputs
+
+
+def build_method(params: dict, student: nn.Module, teachers: dict[str, nn.Module],
+                 train_set) -> Supervised:
+    """``METHODS['supervised']``: params may set ``weight`` (default 1.0)."""
+    unknown = set(params) - {"weight"}
+    if unknown:
+        raise ValueError(f"supervised: unknown method_params {sorted(unknown)}; expected 'weight'")
+    return Supervised(**params)

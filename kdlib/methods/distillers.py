@@ -1,0 +1,339 @@
+"""The other distillers of EKR's Table 1, each a small Method on the same SimCC student/teacher.
+
+Xu, Yan & Zheng, "Lightweight Human Pose Estimation with Enhanced Knowledge Review" (BMVC 2024),
+Table 1 compares its method with six distillers, all run HRNet-W32 -> Lite-HRNet-18 on MPII:
+
+- ``kd``       Hinton et al. 2015: KL(teacher || student) on the SimCC x/y distributions.
+- ``fitnet``   Romero et al. 2015: a regressor maps one student stage onto the teacher's hint stage; MSE.
+- ``rkd``      Park et al. 2019: distance-wise (Huber on normalised pairwise distances, weight 25) and
+               angle-wise (Huber on triplet cosines, weight 50) relations of pooled embeddings.
+- ``at``       Zagoruyko & Komodakis 2017 ("AF" in Table 1): attention maps
+               a(F) = normalise(mean_c F^2) matched with squared L2, over every stage pair.
+- ``sp``       Tung & Mori 2019: row-normalised batch similarity G = F F^T, ||G_s - G_t||_F^2 / b^2.
+- ``reviewkd`` Chen et al. 2021: ABF fusion of each student stage with the deeper fused residual,
+               hierarchical-context loss (HCL) against the teacher stage of the same depth.
+
+The paper gives none of their weights; each default is the original code's (RepDistiller, the CRD
+benchmark that also ships FitNet/AT/SP/RKD: FitNet 100, AT 1000, SP 3000, RKD 1 with internal 25/50;
+ReviewKD's own detection/CIFAR weight 1.0; KD uses EKR's beta = 0.04 so that the ``kd`` column is
+exactly EKR's VKD term alone). All are parameters. The ABF module and HCL are written here, after
+dvlab-research/ReviewKD (CIFAR-100/model/reviewkd.py), generalised to non-square maps: every resize
+goes to an (h, w) pair, never to a square side, and HCL pools to aspect-preserving grids.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kdlib.methods.base import Method, task_loss
+
+__all__ = ['simcc_kd', 'hcl_loss', 'attention_map', 'at_loss', 'sp_loss', 'rkd_loss',
+           'ABF', 'DistillMethod', 'VanillaKD', 'FitNet', 'RKD', 'AttentionTransfer',
+           'SimilarityPreserving', 'ReviewKD', 'DISTILLERS', 'build_method', 'builder',
+           'stage_shapes', 'single_teacher', 'input_size_of']
+
+
+# ----------------------------------------------------------------------------------- losses
+def simcc_kd(student_x: torch.Tensor, student_y: torch.Tensor, teacher_x: torch.Tensor,
+             teacher_y: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Vanilla KD on the SimCC distributions, EKR Eq. (7).
+
+    L_vkd = (1/N) sum_n sum_k [KL(p_t^x || p_s^x) + KL(p_t^y || p_s^y)] * T^2 with
+    p = softmax(logits / T) over the bins. Reduction: sum over bins, sum over keypoints, mean over
+    the N persons (Eq. 7's 1/N; the same as mmpose's DWPose ``KDLoss``). T = 1 by default: Eq. (7)
+    has no temperature and DWPose's SimCC KD uses none; T^2 keeps the gradient scale for T != 1
+    (Hinton et al. 2015). All logits are (B, K, bins).
+    """
+    def kl(s, t):                                                 # (B, K, bins) -> scalar
+        log_p_s = F.log_softmax(s.float() / temperature, dim=-1)
+        log_p_t = F.log_softmax(t.float() / temperature, dim=-1)
+        kl_bk = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1)   # (B, K)  KL(T || S)
+        return kl_bk.sum(-1).mean()                               # Eq. (7): sum_k, 1/N sum_n
+    return (kl(student_x, teacher_x) + kl(student_y, teacher_y)) * temperature ** 2  # Eq. (7)
+
+
+def _pyramid_sizes(h: int, w: int, levels) -> list[tuple[int, int]]:
+    """Aspect-preserving pooling grids: level n puts n cells on the shorter side (64x48, n=4 -> 5x4)."""
+    short = min(h, w)
+    return [(max(1, round(n * h / short)), max(1, round(n * w / short))) for n in levels if n < short]
+
+
+def hcl_loss(fs: torch.Tensor, ft: torch.Tensor, levels=(4, 2, 1), per_sample: bool = False):
+    """ReviewKD's hierarchical-context loss for one (B, C, h, w) pair, generalised to non-square maps.
+
+    MSE at full resolution plus MSE of average-pooled grids with weights 1/2, 1/4, ...; normalised by
+    the total weight (as in ReviewKD's ``hcl``). ``per_sample`` returns (B,) (mean over C, h, w).
+    """
+    dims, fs, ft = (1, 2, 3), fs.float(), ft.float()
+    loss = (fs - ft).pow(2).mean(dims)                            # (B,)
+    weight, total = 1.0, 1.0
+    for size in _pyramid_sizes(fs.shape[-2], fs.shape[-1], levels):
+        weight /= 2.0
+        pooled = F.adaptive_avg_pool2d(fs, size) - F.adaptive_avg_pool2d(ft, size)
+        loss = loss + weight * pooled.pow(2).mean(dims)
+        total += weight
+    loss = loss / total
+    return loss if per_sample else loss.mean()
+
+
+def attention_map(f: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Attention transfer map: mean_c F^2, resized to ``size``, flattened, L2-normalised -> (B, h*w)."""
+    am = f.float().pow(2).mean(1, keepdim=True)                   # (B, 1, h, w)
+    if size is not None and tuple(am.shape[-2:]) != tuple(size):
+        am = F.interpolate(am, size=size, mode='bilinear', align_corners=False)
+    return F.normalize(am.flatten(1), dim=1)                      # (B, h*w)
+
+
+def at_loss(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
+    """(a_s - a_t)^2 averaged, on the teacher's grid (Zagoruyko & Komodakis, RepDistiller's AT)."""
+    return (attention_map(fs, ft.shape[-2:]) - attention_map(ft)).pow(2).mean()
+
+
+def batch_similarity(f: torch.Tensor) -> torch.Tensor:
+    """G = F F^T of the flattened features, rows L2-normalised (Tung & Mori) -> (B, B)."""
+    with torch.autocast(f.device.type, enabled=False):           # long dots overflow fp16
+        flat = f.flatten(1).float()                               # (B, C*h*w)
+        return F.normalize(flat @ flat.t(), dim=1)                # (B, B)
+
+
+def sp_loss(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
+    """Similarity-preserving loss ||G_s - G_t||_F^2 / b^2."""
+    b = fs.shape[0]
+    return (batch_similarity(fs) - batch_similarity(ft)).pow(2).sum() / b ** 2
+
+
+def rkd_loss(es: torch.Tensor, et: torch.Tensor, w_dist: float = 25.0, w_angle: float = 50.0):
+    """Relational KD on (B, D) embeddings: distance-wise + angle-wise Huber losses (Park et al.)."""
+    def pdist(e):                                                 # (B, B), mean-normalised
+        d = torch.cdist(e, e)
+        return d / d[d > 0].mean().clamp_min(1e-12)
+
+    def angles(e):                                                # (B, B, B) cosines at each anchor
+        diff = F.normalize(e.unsqueeze(0) - e.unsqueeze(1), dim=2)    # (B, B, D)
+        return torch.bmm(diff, diff.transpose(1, 2))
+    with torch.no_grad():
+        d_t, a_t = pdist(et), angles(et)
+    return (w_dist * F.smooth_l1_loss(pdist(es), d_t)
+            + w_angle * F.smooth_l1_loss(angles(es), a_t))
+
+
+# ---------------------------------------------------------------------------------- modules
+class ABF(nn.Module):
+    """Attention-based fusion (ReviewKD): 1x1 conv of a student stage, fused with the deeper fused
+    residual by two sigmoid attention maps, then a 3x3 conv to the teacher's channels.
+
+    Returns (output at ``out_size``, residual for the next shallower stage). Sizes are (h, w) pairs.
+    """
+
+    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, fuse: bool):
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(in_channels, mid_channels, 1, bias=False),
+                                   nn.BatchNorm2d(mid_channels))
+        self.conv2 = nn.Sequential(nn.Conv2d(mid_channels, out_channels, 3, padding=1, bias=False),
+                                   nn.BatchNorm2d(out_channels))
+        self.att_conv = (nn.Sequential(nn.Conv2d(2 * mid_channels, 2, 1), nn.Sigmoid())
+                         if fuse else None)
+        nn.init.kaiming_uniform_(self.conv1[0].weight, a=1)
+        nn.init.kaiming_uniform_(self.conv2[0].weight, a=1)
+
+    def forward(self, x, residual=None, out_size=None):
+        x = self.conv1(x)                                          # (B, mid, h, w)
+        if self.att_conv is not None and residual is not None:
+            residual = F.interpolate(residual, size=x.shape[-2:], mode='nearest')
+            z = self.att_conv(torch.cat([x, residual], dim=1))    # (B, 2, h, w)
+            x = x * z[:, :1] + residual * z[:, 1:]
+        if out_size is not None and tuple(x.shape[-2:]) != tuple(out_size):
+            x = F.interpolate(x, size=tuple(out_size), mode='nearest')
+        return self.conv2(x), x
+
+
+@torch.no_grad()
+def stage_shapes(model: nn.Module, input_size: tuple[int, int]) -> list[tuple[int, int, int]]:
+    """(C, h, w) of every entry of ``model(x)['stages']`` from a dry forward in eval mode."""
+    was_training = model.training
+    device = next(model.parameters()).device
+    model.eval()
+    out = model(torch.zeros(2, 3, *input_size, device=device))
+    model.train(was_training)
+    if 'stages' not in out:
+        raise KeyError(f"{type(model).__name__} output has no 'stages' (keys: {sorted(out)})")
+    return [tuple(s.shape[1:]) for s in out['stages']]
+
+
+# ---------------------------------------------------------------------------------- methods
+class DistillMethod(Method):
+    """Task loss + ``weight * distill(student_out, teacher_out)``; subclasses define ``distill``."""
+
+    name = 'distill'
+
+    def __init__(self, weight: float):
+        super().__init__()
+        self.weight = float(weight)
+
+    def distill(self, s_out: dict, t_out: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, batch, student, teachers):
+        teacher = single_teacher(teachers)
+        s_out = student(batch['image'])
+        with torch.no_grad():
+            t_out = teacher(batch['image'])
+        terms = task_loss(s_out, batch)                             # EKR Eq. (6)
+        terms[self.name] = self.weight * self.distill(s_out, t_out)
+        return terms, s_out
+
+
+def single_teacher(teachers: dict) -> nn.Module:
+    """The one teacher of these methods, frozen in eval mode."""
+    if not teachers:
+        raise ValueError('this distiller needs a teacher: pass teachers={"teacher": ExperimentConfig}')
+    teacher = teachers['teacher'] if 'teacher' in teachers else next(iter(teachers.values()))
+    if teacher.training:
+        teacher.eval()
+    return teacher
+
+
+class VanillaKD(DistillMethod):
+    name = 'kd'
+
+    def __init__(self, weight=0.04, temperature=1.0):     # beta of EKR Eq. (8), Section 4.1
+        super().__init__(weight)
+        self.temperature = temperature
+
+    def distill(self, s_out, t_out):
+        return simcc_kd(s_out['simcc_x'], s_out['simcc_y'], t_out['simcc_x'], t_out['simcc_y'],
+                        self.temperature)
+
+
+class FitNet(DistillMethod):
+    """Hint learning: regressor (1x1 conv, resize to the hint's (h, w)) on student stage -> MSE."""
+    name = 'fitnet'
+
+    def __init__(self, s_shape, t_shape, student_stage, teacher_stage, weight=100.0):
+        super().__init__(weight)
+        self.student_stage, self.teacher_stage, self.size = student_stage, teacher_stage, t_shape[1:]
+        self.regressor = nn.Sequential(nn.Conv2d(s_shape[0], t_shape[0], 1, bias=False),
+                                       nn.BatchNorm2d(t_shape[0]))
+
+    def distill(self, s_out, t_out):
+        fs = self.regressor(s_out['stages'][self.student_stage])
+        if tuple(fs.shape[-2:]) != tuple(self.size):
+            fs = F.interpolate(fs, size=tuple(self.size), mode='bilinear', align_corners=False)
+        return F.mse_loss(fs, t_out['stages'][self.teacher_stage])
+
+
+class RKD(DistillMethod):
+    """RKD on globally average-pooled last-stage embeddings (relations need no channel alignment)."""
+    name = 'rkd'
+
+    def __init__(self, weight=1.0, w_dist=25.0, w_angle=50.0):
+        super().__init__(weight)
+        self.w_dist, self.w_angle = w_dist, w_angle
+
+    def distill(self, s_out, t_out):
+        es = s_out['stages'][-1].mean((2, 3))                     # (B, C_s)
+        et = t_out['stages'][-1].mean((2, 3))                     # (B, C_t)
+        return rkd_loss(es, et, self.w_dist, self.w_angle)
+
+
+class AttentionTransfer(DistillMethod):
+    """AT over the last ``n`` stage pairs (same depth from the end), summed."""
+    name = 'at'
+
+    def __init__(self, num_pairs, weight=1000.0):
+        super().__init__(weight)
+        self.num_pairs = num_pairs
+
+    def distill(self, s_out, t_out):
+        pairs = zip(s_out['stages'][-self.num_pairs:], t_out['stages'][-self.num_pairs:])
+        return sum(at_loss(fs, ft) for fs, ft in pairs)
+
+
+class SimilarityPreserving(DistillMethod):
+    name = 'sp'
+
+    def __init__(self, weight=3000.0):
+        super().__init__(weight)
+
+    def distill(self, s_out, t_out):
+        return sp_loss(s_out['stages'][-1], t_out['stages'][-1])
+
+
+class ReviewKD(DistillMethod):
+    """Knowledge review: deep -> shallow ABF chain over the last ``n`` student stages, HCL per stage."""
+    name = 'reviewkd'
+
+    def __init__(self, s_shapes, t_shapes, weight=1.0, levels=(4, 2, 1), mid_channels=None):
+        super().__init__(weight)
+        n = min(len(s_shapes), len(t_shapes))
+        self.s_shapes, self.t_shapes, self.levels = s_shapes[-n:], t_shapes[-n:], tuple(levels)
+        mid = mid_channels or min(512, self.s_shapes[-1][0])      # ReviewKD: min(512, C_last)
+        self.abfs = nn.ModuleList(ABF(s[0], mid, t[0], fuse=i < n - 1)
+                                  for i, (s, t) in enumerate(zip(self.s_shapes, self.t_shapes)))
+
+    def review(self, s_stages):
+        """Fused student features, one per teacher stage, shallow -> deep."""
+        feats = s_stages[-len(self.abfs):]
+        results, residual = [], None
+        for i in reversed(range(len(feats))):                     # deepest first
+            out, residual = self.abfs[i](feats[i], residual, self.t_shapes[i][1:])
+            results.insert(0, out)
+        return results
+
+    def distill(self, s_out, t_out):
+        fused = self.review(s_out['stages'])
+        teacher = t_out['stages'][-len(fused):]
+        return sum(hcl_loss(fs, ft, self.levels) for fs, ft in zip(fused, teacher))
+
+
+def input_size_of(params: dict, train_set) -> tuple[int, int]:
+    """(H, W) of the network input: ``params['input_size']``, the pipeline config, or one sample."""
+    if params.get('input_size') is not None:
+        return tuple(params['input_size'])
+    cfg = getattr(train_set, 'cfg', None)
+    if getattr(cfg, 'input_size', None) is not None:
+        return tuple(cfg.input_size)
+    if train_set is None:
+        raise ValueError('cannot infer the input size: pass params["input_size"] = (H, W) or a train_set')
+    return tuple(train_set[0]['image'].shape[-2:])
+
+
+def build_method(params: dict, student, teachers, train_set) -> Method:
+    """``params['distiller']`` in DISTILLERS; remaining keys are that distiller's options."""
+    params = dict(params or {})
+    name = params.pop('distiller', 'kd')
+    if name not in DISTILLERS:
+        raise ValueError(f"unknown distiller {name!r}; expected one of {sorted(DISTILLERS)}")
+    size = input_size_of(params, train_set) if name in _NEEDS_SHAPES else None
+    params.pop('input_size', None)
+    if size is None:
+        return DISTILLERS[name](**params)
+    s, t = stage_shapes(student, size), stage_shapes(single_teacher(teachers), size)
+    return DISTILLERS[name](s, t, **params)
+
+
+def _fitnet(s, t, student_stage=None, teacher_stage=None, **kw):
+    # hint/guided stage: RepDistiller's --hint_layer 2 (the third of four stage features)
+    si = min(2, len(s) - 1) if student_stage is None else student_stage
+    ti = min(2, len(t) - 1) if teacher_stage is None else teacher_stage
+    return FitNet(s[si], t[ti], si, ti, **kw)
+
+
+def _at(s, t, num_pairs=None, **kw):
+    return AttentionTransfer(num_pairs or min(len(s), len(t)), **kw)
+
+
+DISTILLERS = {'kd': VanillaKD, 'fitnet': _fitnet, 'rkd': RKD, 'at': _at,
+              'sp': SimilarityPreserving, 'reviewkd': ReviewKD}
+_NEEDS_SHAPES = {'fitnet', 'at', 'reviewkd'}
+
+
+def builder(name: str):
+    """A ``build_method`` bound to one distiller, for ``METHODS`` (e.g. ``METHODS['fitnet']``)."""
+    def build(params, student, teachers, train_set):
+        return build_method({**(params or {}), 'distiller': name}, student, teachers, train_set)
+    build.__name__ = f'build_{name}'
+    return build

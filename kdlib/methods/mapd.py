@@ -1,0 +1,197 @@
+"""Multi-Angle Pose Distillation (MAPD).
+
+Hua Li, "Lightweight and Effective Human Pose Estimation Model Based on Multi-Angle Knowledge
+Distillation", J. Phys.: Conf. Ser. 2224 012025 (2022), Section 4, Eq. (1)-(3).
+
+A frozen HRNet-W32 teacher supervises a light student (ELPN-V1/V2) from two "angles" at once:
+
+* regression -- ``L_mpd``, the MSE between student and teacher heatmaps (Eq. 1, "MSET");
+* classification -- ``L_kpd``, the KL divergence KL(teacher || student) between the two
+  heatmaps seen as distributions over the pixels (Eq. 2, "KLT");
+
+and the ground truth keeps its usual heatmap MSE ``L_mse``.  The total is the convex mix
+
+    L_mapd = alpha * L_mpd + beta * L_kpd + (1 - alpha - beta) * L_mse          Eq. (3)
+
+with alpha = 0.15, beta = 0.075 (Section "Knowledge Distillation Weight Parameter Search",
+Table 7: alpha searched over 0..0.45 with beta = alpha / 2).
+
+Details the paper leaves out, and what the kit does (each one a parameter):
+
+* **Scale of the MSE terms.** Eq. (1) prints a per-heatmap squared norm, yet the text says
+  ``L_mse`` has "almost the same" expression and Eq. (3) mixes the two convexly, so both MSE
+  terms use HRNet's JointsMSELoss (``kdlib.losses.joints_mse``: 0.5 * mean over pixels, joints
+  and batch).  Both are then on the same scale and alpha trades one for the other.
+* **Heatmap -> distribution (Eq. 2).** ``kl_mode='normalize'`` (default) follows the printed
+  formula, which takes logs of the outputs o_k themselves: each heatmap is clipped at 0, floored
+  by ``eps``, raised to 1/T and divided by its sum.  ``kl_mode='softmax'`` is the spatial
+  softmax of channel-wise distillation (Shu et al., ICCV 2021, "Channel-Wise Knowledge
+  Distillation for Dense Prediction"; mmrazor ``ChannelWiseDivergence``): softmax(o_k / T)
+  over the H*W pixels.  Heatmaps live in [0, 1], so at T = 1 the softmax is nearly uniform
+  (the Gaussian peak is only e times the background) and the KL carries almost no signal;
+  T ~ 0.1 sharpens it.  Both modes multiply by T^2 (Hinton et al., 2015) so the gradient scale
+  does not change with T.  Notebook 05 plots what each choice does to one heatmap.
+* **KL reduction.** ``kl_reduction='batchmean'`` (default) is Eq. (2) as printed: sum over the
+  pixels of one heatmap, mean over the K heatmaps and the batch.  ``'mean'`` also divides by
+  H*W (what ``nn.KLDivLoss(reduction='mean')`` does).
+* **Which joints the teacher supervises.** Eq. (1)-(2) carry no visibility weights, so by
+  default the teacher supervises all K heatmaps, labelled or not (``kd_target_weight=False``);
+  ``True`` masks them with the GT ``target_weight`` like ``L_mse``.
+* **MSET / KLT alone (Table 6).** Switching a term off sets its weight to 0 and the GT term
+  keeps ``1 - alpha_eff - beta_eff`` (Eq. 3 with that weight removed).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kdlib.losses import joints_mse
+from kdlib.methods.base import Method
+
+KL_MODES = ('normalize', 'softmax')
+KL_REDUCTIONS = ('batchmean', 'mean')
+
+DEFAULTS = dict(
+    alpha=0.15,            # Section "Knowledge Distillation Weight Parameter Search", Table 7
+    beta=0.075,            # same section: beta = alpha / 2
+    mset=True,             # Table 6 "MSET": Eq. (1) on
+    klt=True,              # Table 6 "KLT": Eq. (2) on
+    kl_mode='normalize',   # not in the paper: the printed Eq. (2) applied to the outputs (docstring)
+    temperature=1.0,       # not in the paper: T = 1 is the printed formula
+    kl_reduction='batchmean',  # Eq. (2): (1/K) sum_k sum_pixels
+    eps=1e-4,              # not in the paper: floor in heatmap units (Gaussian peak = 1)
+    kd_target_weight=False,    # Eq. (1)-(2) carry no visibility weights
+)
+
+
+def mapd_weights(alpha: float, beta: float, mset: bool = True, klt: bool = True) -> tuple[float, float, float]:
+    """(w_mpd, w_kpd, w_gt) of Eq. (3); a switched-off term gets weight 0 (Table 6)."""
+    if not (0.0 <= alpha <= 1.0 and 0.0 <= beta <= 1.0 and alpha + beta <= 1.0):
+        raise ValueError(f'MAPD expects 0 <= alpha, beta and alpha + beta <= 1, got alpha={alpha}, beta={beta}')
+    w_mpd = float(alpha) if mset else 0.0
+    w_kpd = float(beta) if klt else 0.0
+    return w_mpd, w_kpd, 1.0 - w_mpd - w_kpd  # Eq. (3)
+
+
+def heatmap_log_distribution(heatmaps: Tensor, mode: str = 'normalize', temperature: float = 1.0,
+                             eps: float = 1e-4) -> Tensor:
+    """Log-probabilities over the pixels of each heatmap: (B, K, H, W) -> (B, K, H*W)."""
+    if mode not in KL_MODES:
+        raise ValueError(f'kl_mode must be one of {KL_MODES}, got {mode!r}')
+    if temperature <= 0:
+        raise ValueError(f'temperature must be > 0, got {temperature}')
+    flat = heatmaps.float().flatten(2)  # (B, K, H*W)
+    if mode == 'softmax':
+        return F.log_softmax(flat / temperature, dim=-1)  # CWD spatial softmax
+    mass = (flat.clamp(min=0.0) + eps).pow(1.0 / temperature)  # (B, K, H*W)
+    return mass.log() - mass.sum(dim=-1, keepdim=True).log()
+
+
+def mpd_loss(student: Tensor, teacher: Tensor, weight: Tensor | None = None) -> Tensor:
+    """Eq. (1): heatmap MSE between student and teacher, (B, K, H, W) each -> scalar."""
+    _check_pair(student, teacher)
+    if weight is None:
+        weight = student.new_ones(student.shape[:2])  # (B, K)
+    return joints_mse(student, teacher.detach(), weight)  # Eq. (1)
+
+
+def kpd_pixel_terms(student: Tensor, teacher: Tensor, mode: str = 'normalize', temperature: float = 1.0,
+                    eps: float = 1e-4) -> Tensor:
+    """The summands of Eq. (2), p_t * (log p_t - log p_s), per pixel: (B, K, H, W)."""
+    _check_pair(student, teacher)
+    log_p_t = heatmap_log_distribution(teacher.detach(), mode, temperature, eps)  # (B, K, H*W)
+    log_p_s = heatmap_log_distribution(student, mode, temperature, eps)           # (B, K, H*W)
+    terms = log_p_t.exp() * (log_p_t - log_p_s)  # Eq. (2)
+    return terms.view(student.shape)
+
+
+def kpd_loss(student: Tensor, teacher: Tensor, weight: Tensor | None = None, mode: str = 'normalize',
+             temperature: float = 1.0, eps: float = 1e-4, reduction: str = 'batchmean') -> Tensor:
+    """Eq. (2): KL(teacher || student) per heatmap, averaged over the K heatmaps and the batch."""
+    if reduction not in KL_REDUCTIONS:
+        raise ValueError(f'kl_reduction must be one of {KL_REDUCTIONS}, got {reduction!r}')
+    terms = kpd_pixel_terms(student, teacher, mode, temperature, eps)  # (B, K, H, W)
+    per_map = terms.flatten(2).sum(-1)  # (B, K)  KL of each heatmap
+    if weight is not None:
+        per_map = per_map * weight.reshape(per_map.shape)
+    loss = per_map.mean() * temperature ** 2  # Eq. (2): (1/K) sum_k, batch mean; Hinton's T^2
+    if reduction == 'mean':
+        loss = loss / terms[0, 0].numel()
+    return loss
+
+
+def mapd_loss(student: Tensor, teacher: Tensor | None, target: Tensor, target_weight: Tensor,
+              alpha: float = 0.15, beta: float = 0.075, mset: bool = True, klt: bool = True,
+              kl_mode: str = 'normalize', temperature: float = 1.0, kl_reduction: str = 'batchmean',
+              eps: float = 1e-4, kd_target_weight: bool = False) -> dict[str, Tensor]:
+    """Eq. (3) as a dict of already-weighted terms {'mse_gt', 'mpd', 'kpd'} (zero-weight terms left out)."""
+    w_mpd, w_kpd, w_gt = mapd_weights(alpha, beta, mset, klt)
+    terms = {'mse_gt': w_gt * joints_mse(student, target, target_weight)}  # Eq. (3), L_mse
+    if w_mpd == 0 and w_kpd == 0:
+        return terms
+    if teacher is None:
+        raise ValueError('MAPD with alpha or beta > 0 needs teacher heatmaps, got None')
+    kd_weight = target_weight if kd_target_weight else None
+    if w_mpd > 0:
+        terms['mpd'] = w_mpd * mpd_loss(student, teacher, kd_weight)  # Eq. (3), alpha * Eq. (1)
+    if w_kpd > 0:
+        terms['kpd'] = w_kpd * kpd_loss(student, teacher, kd_weight, kl_mode, temperature, eps,
+                                        kl_reduction)  # Eq. (3), beta * Eq. (2)
+    return terms
+
+
+def _check_pair(student: Tensor, teacher: Tensor) -> None:
+    if student.dim() != 4 or student.shape != teacher.shape:
+        raise ValueError(f'MAPD compares heatmaps of the same shape (B, K, H, W); got student '
+                         f'{tuple(student.shape)} and teacher {tuple(teacher.shape)}')
+
+
+class MAPD(Method):
+    """Student trained with Eq. (3) against one frozen heatmap teacher (HRNet-W32 in the paper)."""
+
+    def __init__(self, teacher_name: str | None = 'teacher', **params):
+        super().__init__()
+        unknown = set(params) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f'unknown MAPD parameters {sorted(unknown)}; expected a subset of {sorted(DEFAULTS)}')
+        self.params = {**DEFAULTS, **params}
+        mapd_weights(self.params['alpha'], self.params['beta'], self.params['mset'], self.params['klt'])
+        heatmap_log_distribution(torch.zeros(1, 1, 1, 1), self.params['kl_mode'], self.params['temperature'])
+        self.teacher_name = teacher_name
+
+    @property
+    def needs_teacher(self) -> bool:
+        w_mpd, w_kpd, _ = mapd_weights(self.params['alpha'], self.params['beta'],
+                                       self.params['mset'], self.params['klt'])
+        return w_mpd > 0 or w_kpd > 0
+
+    def forward(self, batch: dict, student: nn.Module, teachers: dict[str, nn.Module]):
+        out = student(batch['image'])
+        teacher_heatmaps = None
+        if self.needs_teacher:
+            teacher = _pick_teacher(teachers, self.teacher_name)
+            with torch.no_grad():
+                teacher_heatmaps = teacher(batch['image'])['heatmaps']  # (B, K, H/4, W/4)
+        terms = mapd_loss(out['heatmaps'], teacher_heatmaps, batch['heatmap'], batch['target_weight'],
+                          **self.params)
+        return terms, out
+
+
+def _pick_teacher(teachers: dict[str, nn.Module], name: str | None) -> nn.Module:
+    if name in teachers:
+        return teachers[name]
+    if len(teachers) == 1:
+        return next(iter(teachers.values()))
+    raise ValueError(f'MAPD needs one teacher (key {name!r}); got teachers {sorted(teachers)}')
+
+
+def build_method(params: dict, student: nn.Module, teachers: dict[str, nn.Module], train_set) -> MAPD:
+    """METHODS entry: ``params`` are DEFAULTS' keys plus an optional ``teacher_name``."""
+    params = dict(params or {})
+    teacher_name = params.pop('teacher_name', 'teacher')
+    method = MAPD(teacher_name=teacher_name, **params)
+    if method.needs_teacher and not teachers:
+        raise ValueError('MAPD with alpha or beta > 0 needs a teacher: set ExperimentConfig.teachers '
+                         "(e.g. {'teacher': <HRNet-W32 config>}) or use alpha = beta = 0")
+    return method

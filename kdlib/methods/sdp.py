@@ -1,0 +1,358 @@
+"""SDP: self-distillation from the previous batch, with a stepping distillation distance.
+
+J. Li, L. Fang, Y. Wu, S. Wang, "Progressive Target Refinement by Self-Distillation for Human
+Pose Estimation" (USTC). Paper text: ``../shared/papers/000_04c93dea662a4252.txt``.
+
+The method in a paragraph. Every training step has two columns (Fig. 2): the fresh batch I^t and
+the backup batch I^{t-s} -- the very same augmented crops the model saw s steps earlier. Both go
+through the current model Theta_t (Eq. 1); both are supervised by their ground-truth heatmaps
+(Eq. 2, one MSE over the concatenation); the backup column is also pulled towards the heatmaps the
+model itself predicted for those crops at step t-s (Eq. 3, the "soft target"). The total is
+L_gt + alpha * L_sd (Eq. 5). Because the soft target comes from an older copy of the same model, it
+is refined as training progresses -- no teacher network, no second training stage. When the
+learning rate drops at a milestone (lr /= gamma) the distance grows (s *= gamma, Eq. 4), so that
+teacher and student stay different enough to carry information.
+
+What this needs: a ring buffer of the last s batches (images, GT heatmaps, target weights and the
+model's detached predictions), kept on the training device. No extra forward pass: the soft target
+of a batch is the prediction already computed when that batch was the fresh column.
+
+Decisions the paper leaves open (each is a parameter or documented behaviour, tested in
+``tests/test_sdp.py``):
+
+* Eq. (2) is one MSE over the concatenated columns, so both columns carry the same weight: with
+  equal batch sizes L_gt is the mean of the fresh-column and backup-column losses (not their sum).
+  The GT and SD terms use HRNet's JointsMSELoss (``kdlib.losses.joints_mse``), both weighted by
+  ``target_weight`` -- as FPD's code does for its distillation term (``KD`` loss = JointsMSELoss
+  with target weights, ilovepose/fast-human-pose-estimation.pytorch ``lib/core/function.py``).
+* The step counter t is global over the run (Eq. 1 indexes iterations), so the buffer persists
+  across epochs. During the first s steps of a run no batch from s steps earlier exists: those steps
+  train on the fresh column alone (L_sd = 0). After a stepping milestone the buffer refills from
+  s_old to s_new batches; meanwhile the backup stays at the distance in use before (s_old), so the
+  self-distillation term never switches off mid-run. ``history()`` records, per step, whether L_sd
+  was active and the distance actually used.
+* Both columns go through ONE forward pass on the concatenated batch (Fig. 2 feeds both columns
+  into the model; BatchNorm statistics are over 2B samples). Under DDP each process keeps its own
+  buffer of its own shard's batches: the backup column is local data, nothing to synchronise.
+* Multi-stack networks (Hourglass) supervise every stack (intermediate supervision); every stack
+  is distilled towards the stored FINAL heatmaps (as FPD uses the teacher's last stack).
+* The buffer is not saved in checkpoints (it can be gigabytes); a resumed run refills it. The
+  distance s, the step counter, the L_sd history and the tracked-sample snapshots are saved through
+  ``get_extra_state``.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from kdlib.losses import joints_mse
+from kdlib.methods.base import Method
+
+ALPHA = 3.0        # Eq. (5) weight, Section 4.1 ("set to 3")
+DISTANCE = 1       # initial s, Section 4.1 ("set to ... 1")
+
+
+# ----------------------------------------------------------------------------- losses (pure)
+
+def heatmap_stacks(outputs: dict) -> list[Tensor]:
+    """Every supervised heatmap output, shallow -> final: the Hourglass's earlier stacks
+    (``aux_heatmaps``, intermediate supervision) then ``heatmaps``; ``[heatmaps]`` for one-stage
+    networks."""
+    return [*outputs.get('aux_heatmaps', ()), outputs['heatmaps']]
+
+
+def ground_truth_loss(pred: Tensor, target: Tensor, target_weight: Tensor) -> Tensor:
+    """Eq. (2): MSE([H^t_t, H^{t-s}_t], [H^t, H^{t-s}]) -- one mean over the concatenated columns.
+
+    pred, target: (2B, K, h, w) -- fresh rows first, backup rows after; target_weight: (2B, K).
+    """
+    return joints_mse(pred, target, target_weight)                       # Eq. (2)
+
+
+def self_distillation_loss(pred_backup: Tensor, soft_target: Tensor,
+                           target_weight: Tensor | None = None) -> Tensor:
+    """Eq. (3): L_sd = MSE(H^{t-s}_t, H^{t-s}_{t-s}), the current prediction on the backup crops
+    against the (detached) prediction the model made on them at step t-s.
+
+    pred_backup, soft_target: (B, K, h, w); target_weight: (B, K) or None (all joints).
+    """
+    soft_target = soft_target.detach().to(pred_backup.dtype)
+    if target_weight is None:
+        target_weight = pred_backup.new_ones(pred_backup.shape[:2])
+    return joints_mse(pred_backup, soft_target, target_weight)           # Eq. (3)
+
+
+def total_loss(l_gt: Tensor, l_sd: Tensor, alpha: float = ALPHA) -> Tensor:
+    """Eq. (5): L_total = L_gt + alpha * L_sd."""
+    return l_gt + alpha * l_sd                                            # Eq. (5)
+
+
+def stepped(lr: float, distance: int, gamma: float) -> tuple[float, int]:
+    """Eq. (4): at a milestone lr <- lr / gamma and s <- s * gamma (gamma = 10, Section 3.2)."""
+    return lr / gamma, int(round(distance * gamma))                       # Eq. (4)
+
+
+def refined_target(gt: Tensor, soft: Tensor, alpha: float = ALPHA) -> Tensor:
+    """The target Fig. 4 draws: the alpha-weighted average (gt + alpha * soft) / (1 + alpha) of the
+    GT and soft heatmaps (Section 4.6). (B, K, h, w) -> (B, K, h, w)."""
+    return (gt + alpha * soft) / (1.0 + alpha)
+
+
+# ----------------------------------------------------------------------------- ring buffer
+
+@dataclass
+class BufferEntry:
+    """One training batch as it was seen at ``step``, plus the model's prediction on it then."""
+    step: int
+    image: Tensor           # (B, 3, H, W)   the augmented crops
+    heatmap: Tensor         # (B, K, h, w)   GT heatmaps
+    target_weight: Tensor   # (B, K)
+    soft: Tensor            # (B, K, h, w)   detached prediction of the model at `step`
+    index: Tensor | None = None   # (B,) dataset indices, for inspection
+
+    def nbytes(self) -> int:
+        tensors = (self.image, self.heatmap, self.target_weight, self.soft, self.index)
+        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+
+    def to(self, device) -> 'BufferEntry':
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)
+        return BufferEntry(self.step, move(self.image), move(self.heatmap),
+                           move(self.target_weight), move(self.soft), move(self.index))
+
+
+class BatchRingBuffer:
+    """FIFO of the last ``distance`` batches. ``backup(t)`` is the batch pushed at step t - s.
+
+    While the buffer refills after ``grow`` (Eq. 4), ``backup`` keeps returning the batch at the
+    distance used last (see the module docstring).
+    """
+
+    def __init__(self, distance: int = DISTANCE):
+        if int(distance) < 1:
+            raise ValueError(f'SDP distillation distance s must be >= 1, got {distance!r}')
+        self.distance = int(distance)
+        self.last_used: int | None = None       # distance of the last backup handed out
+        self._entries: deque[BufferEntry] = deque()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def backup(self, step: int) -> BufferEntry | None:
+        """The entry from ``step - distance``; while refilling, from ``step - last_used``; else None."""
+        for d in dict.fromkeys((self.distance, self.last_used)):
+            if d and len(self._entries) >= d and self._entries[-d].step == step - d:
+                self.last_used = d
+                return self._entries[-d]
+        return None
+
+    def push(self, entry: BufferEntry) -> None:
+        self._entries.append(entry)
+        while len(self._entries) > self.distance:
+            self._entries.popleft()
+
+    def grow(self, distance: int) -> None:
+        """Widen the distance (Eq. 4); the stored batches stay, the buffer refills to the new s."""
+        if int(distance) < self.distance:
+            raise ValueError(f'SDP buffer can only grow: {self.distance} -> {distance}')
+        self.distance = int(distance)
+
+    def nbytes(self) -> int:
+        return sum(e.nbytes() for e in self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.last_used = None
+
+
+def buffer_bytes(batch_size: int, image_size: tuple[int, int], num_joints: int,
+                 distance: int, stride: int = 4, bytes_per_value: int = 4) -> int:
+    """Projected buffer memory for ``distance`` batches of float32 crops + heatmaps + soft targets."""
+    h, w = image_size
+    per_sample = 3 * h * w + 2 * num_joints * (h // stride) * (w // stride) + num_joints
+    return distance * batch_size * per_sample * bytes_per_value
+
+
+# ----------------------------------------------------------------------------- the method
+
+def _slice_batch(outputs: dict, n: int) -> dict:
+    """Keep the first n rows (the fresh column) of every tensor / list of tensors in ``outputs``."""
+    def cut(v):
+        if isinstance(v, Tensor) and v.dim() > 0:
+            return v[:n]
+        if isinstance(v, (list, tuple)):
+            return type(v)(cut(x) for x in v)
+        return v
+    return {k: cut(v) for k, v in outputs.items()}
+
+
+class SDP(Method):
+    """Self-distillation from the batch seen s steps earlier (Eq. 1-5), with stepping (Eq. 4).
+
+    alpha: Eq. (5) weight (3, Section 4.1). distance: initial s (1, Section 4.1). stepping: widen s
+    at every lr milestone (Table 4 turns it off). sd_target_weight: weight L_sd by target_weight
+    like L_gt (FPD's code does so for its KD term). buffer_device: None keeps the buffer on the
+    training device (the paper's setting), 'cpu' parks it in host memory. max_buffer_gb: refuse to
+    grow the buffer past this (clear error instead of an out-of-memory crash). track_index: a
+    training-set index whose crop, GT and soft target are snapshotted once per epoch (no extra
+    forward: the snapshot is the stored soft target).
+    """
+
+    def __init__(self, alpha: float = ALPHA, distance: int = DISTANCE, stepping: bool = True,
+                 sd_target_weight: bool = True, buffer_device: str | None = None,
+                 max_buffer_gb: float = 16.0, track_index: int | None = None):
+        super().__init__()
+        if alpha < 0:
+            raise ValueError(f'SDP alpha must be >= 0, got {alpha!r}')
+        self.alpha, self.stepping = float(alpha), bool(stepping)
+        self.sd_target_weight = bool(sd_target_weight)
+        self.buffer_device, self.max_buffer_gb = buffer_device, float(max_buffer_gb)
+        self.track_index = track_index
+        self.buffer = BatchRingBuffer(distance)
+        self.step, self.epoch, self.lr = 0, 0, float('nan')
+        self._log_columns = {k: [] for k in HISTORY_COLUMNS}   # one entry per training step
+        self._pending: list[Tensor] = []   # (2,) detached [l_gt, l_sd] not yet copied to host
+        self.snapshots: list[dict] = []    # tracked sample, one per epoch
+
+    @property
+    def distance(self) -> int:
+        return self.buffer.distance
+
+    # -- hooks -----------------------------------------------------------------------------
+    def on_epoch_start(self, epoch: int, num_epochs: int, lr: float) -> None:
+        self.epoch, self.lr = int(epoch), float(lr)
+
+    def on_lr_milestone(self, epoch: int, gamma: float) -> None:
+        """Eq. (4): s *= gamma when stepping is on. ``gamma`` may be given as the lr multiplier
+        (0.1) or as the divisor (10); both mean lr /= 10."""
+        if not self.stepping:
+            return
+        factor = 1.0 / gamma if gamma < 1 else gamma
+        _, distance = stepped(1.0, self.buffer.distance, factor)          # Eq. (4)
+        self.buffer.grow(distance)
+
+    # -- training step ---------------------------------------------------------------------
+    def forward(self, batch: dict, student, teachers: dict) -> tuple[dict, dict]:
+        fresh = batch['image']                                             # (B, 3, H, W)
+        n = fresh.shape[0]
+        if not student.training:          # evaluation: plain supervised loss, buffer untouched
+            outputs = student(fresh)
+            l_gt = sum(joints_mse(h, batch['heatmap'], batch['target_weight'])
+                       for h in heatmap_stacks(outputs))
+            return {'heatmap_mse': l_gt, 'sd': l_gt.new_zeros(())}, outputs
+        backup = self.buffer.backup(self.step)
+        if backup is not None and self.buffer_device is not None:
+            backup = backup.to(fresh.device)
+        images, target, weight = _columns(batch, backup)                   # (2B, ...)
+        outputs = student(images)                                          # Eq. (1)
+        stacks = heatmap_stacks(outputs)                                   # each (2B, K, h, w)
+        l_gt = sum(ground_truth_loss(h, target, weight) for h in stacks)   # Eq. (2)
+        l_sd = l_gt.new_zeros(())
+        if backup is not None:
+            sd_weight = backup.target_weight if self.sd_target_weight else None
+            l_sd = sum(self_distillation_loss(h[n:], backup.soft, sd_weight)
+                       for h in stacks)                                    # Eq. (3)
+        self._log(l_gt.detach(), l_sd.detach(), 0 if backup is None else self.step - backup.step)
+        self._remember(batch, outputs['heatmaps'][:n].detach())
+        return {'heatmap_mse': l_gt, 'sd': self.alpha * l_sd}, _slice_batch(outputs, n)  # Eq. (5)
+
+    def _remember(self, batch: dict, soft: Tensor) -> None:
+        entry = BufferEntry(self.step, batch['image'], batch['heatmap'], batch['target_weight'],
+                            soft, batch.get('index'))
+        if self.buffer_device is not None:
+            entry = entry.to(self.buffer_device)
+        self._check_memory(entry.nbytes())
+        self.buffer.push(entry)
+        self._snapshot(batch, soft)
+        self.step += 1
+
+    def _check_memory(self, entry_bytes: int) -> None:
+        """Refuse to store more than ``max_buffer_gb`` (checked on the bytes actually held)."""
+        held = self.buffer.nbytes() + entry_bytes if len(self.buffer) < self.buffer.distance \
+            else self.buffer.nbytes()
+        if held / 2**30 > self.max_buffer_gb:
+            raise MemoryError(
+                f'SDP buffer of s={self.buffer.distance} batches would hold {held / 2**30:.1f} GiB '
+                f'(> max_buffer_gb={self.max_buffer_gb}). Lower the initial s or the batch size, '
+                f"turn stepping off, use buffer_device='cpu', or raise max_buffer_gb.")
+
+    def _snapshot(self, batch: dict, soft: Tensor) -> None:
+        index = batch.get('index')
+        if self.track_index is None or index is None:
+            return
+        if self.snapshots and self.snapshots[-1]['epoch'] == self.epoch:
+            return
+        hits = (index == self.track_index).nonzero()
+        if len(hits) == 0:
+            return
+        i = int(hits[0])
+        keep = {k: batch[k][i].detach().cpu() for k in ('image', 'heatmap', 'target_weight', 'joints')
+                if k in batch}
+        self.snapshots.append(dict(epoch=self.epoch, step=self.step, soft=soft[i].cpu(), **keep))
+
+    # -- logging / state -------------------------------------------------------------------
+    def _log(self, l_gt: Tensor, l_sd: Tensor, used: int) -> None:
+        row = (self.step, self.epoch, self.lr, self.buffer.distance, used)
+        for name, value in zip(HISTORY_COLUMNS, row):
+            self._log_columns[name].append(value)
+        self._pending.append(torch.stack([l_gt.float(), l_sd.float()]))
+
+    def history(self) -> dict[str, list]:
+        """Per-step log as columns (``pd.DataFrame(method.history())``): step, epoch, lr, distance
+        s, distance_used (0: no backup column), l_gt, l_sd (unweighted L_sd of Eq. 3)."""
+        if self._pending:                 # one device sync for all pending steps
+            values = torch.stack(self._pending).tolist()
+            self._log_columns['l_gt'] += [v[0] for v in values]
+            self._log_columns['l_sd'] += [v[1] for v in values]
+            self._pending = []
+        return self._log_columns
+
+    def buffer_memory_mb(self) -> float:
+        return self.buffer.nbytes() / 2**20
+
+    def get_extra_state(self) -> dict:
+        history = {k: torch.tensor(v, dtype=torch.float64) for k, v in self.history().items()}
+        return dict(distance=self.buffer.distance, step=self.step, history=history,
+                    snapshots=self.snapshots)
+
+    def set_extra_state(self, state: dict) -> None:
+        self.buffer.clear()
+        self.buffer.distance = int(state['distance'])
+        self.step = int(state['step'])
+        self._log_columns = {k: _as_list(state['history'][k], k) for k in HISTORY_COLUMNS}
+        self._pending = []
+        self.snapshots = list(state.get('snapshots', []))
+
+
+HISTORY_COLUMNS = ('step', 'epoch', 'lr', 'distance', 'distance_used', 'l_gt', 'l_sd')
+
+
+def _as_list(values: Tensor, name: str) -> list:
+    return [int(v) for v in values.tolist()] if name in ('step', 'epoch', 'distance', 'distance_used') \
+        else values.tolist()
+
+
+def _columns(batch: dict, backup: BufferEntry | None) -> tuple[Tensor, Tensor, Tensor]:
+    """[I^t, I^{t-s}], [H^t, H^{t-s}] and their weights, fresh rows first (Eq. 1-2)."""
+    image, heatmap, weight = batch['image'], batch['heatmap'], batch['target_weight']
+    if backup is None:
+        return image, heatmap, weight
+    return (torch.cat([image, backup.image]),                             # (2B, 3, H, W)
+            torch.cat([heatmap, backup.heatmap]),                         # (2B, K, h, w)
+            torch.cat([weight, backup.target_weight]))                    # (2B, K)
+
+
+def build_method(params: dict, student, teachers: dict, train_set) -> SDP:
+    """METHODS['sdp'] entry. params: alpha, distance (alias s), stepping, sd_target_weight,
+    buffer_device, max_buffer_gb, track_index."""
+    params = dict(params or {})
+    if 's' in params:
+        params['distance'] = params.pop('s')
+    allowed = {'alpha', 'distance', 'stepping', 'sd_target_weight', 'buffer_device',
+               'max_buffer_gb', 'track_index'}
+    unknown = set(params) - allowed
+    if unknown:
+        raise ValueError(f'unknown SDP parameters {sorted(unknown)}; expected some of {sorted(allowed)}')
+    return SDP(**params)

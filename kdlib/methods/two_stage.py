@@ -1,0 +1,298 @@
+"""Two-stage distillation with a skeleton-aware loss and an image-guided progressive GCN.
+
+Ji, Zhang, Qiao, Feng, Qian, "A Coarse-to-Fine Human Pose Estimation Method based on Two-stage
+Distillation and Progressive Graph Neural Network", Sec. III, Eq. (1)-(7).
+
+Both teacher (HRNet-W48) and student (HRNet-W32) are SimCC networks: x and y are classified over
+sub-pixel bins (split ratio k = 2) against Gaussian labels, with SimCC's KL loss L_KL.
+
+**Stage 1** (`TwoStageDistill`) trains the student from scratch against a frozen teacher:
+
+    L_fea = 1/(CHW) sum (F_tea - conv1x1(F_stu))^2                               Eq. (1)
+    L_pos = 1/N sum_n |P_tea - P_stu| + L_cst                                    Eq. (2)
+    L_cst = sum_{(i,j) in E} w_ij | e_ij^tea - e_ij^stu |   (bone lengths)         Eq. (3)
+    gamma(t) = 1 - (t - 1)/T                                                      Eq. (4)
+    L_s1 = L_KL + gamma(t) alpha L_fea + gamma(t) beta L_pos                      Eq. (5)
+
+with alpha = 5e-5, beta = 0.1, T = 210 epochs (Sec. IV-B). F is the backbone output the SimCC
+head reads (`feature`); E the limbs of the dataset's skeleton.
+
+**Stage 2** (`ProgressiveGCNDistill`) freezes the stage-1 student inside an
+`kdlib.models.igp_gcn.IGPRefiner` and trains only the IGP-GCN, block by block, to the teacher's
+final pose on the joints that have a ground-truth label (mask M):
+
+    L_i^GCN = 1/N sum_n |(P_tea - P_i^stu) * M|                                   Eq. (6)
+    L_s2 = delta L_1^GCN + lambda L_2^GCN + xi L_3^GCN                            Eq. (7)
+
+with delta, lambda, xi = 0.3, 0.5, 1, 30 epochs at lr 1e-3 (Sec. IV-B).
+
+Details the paper leaves out, and what the kit does (each one a parameter):
+
+* **Differentiable SimCC decoding for Eq. (2)-(3)** (`softargmax`): the expectation of each
+  axis' bin distribution softmax(beta_s * logits), divided by k (integral regression, Sun et al.
+  ECCV 2018). The argmax that SimCC uses at test time has no gradient; the expectation is the
+  smooth estimate of the same location, and it is exactly the quantity whose distribution the KL
+  loss trains. Teacher and student are decoded the same way, so Eq. (2) compares like with like.
+  `softargmax_beta` is the logit scale (1 = the softmax of the raw logits).
+* **Units and reductions.** Coordinates and bone lengths are in input-crop pixels; the L1 term
+  averages over joints and both axes (what `nn.L1Loss()` does) and the edge weights w_ij sum to 1,
+  so L_cst is a weighted mean of bone-length errors in pixels. Neither term is masked (the paper
+  masks only Eq. 6). Eq. (6) is averaged over the labelled joint coordinates of the batch.
+* **Edge weights w_ij ("the same as in [18]").** Ref. [18] (Ji et al., arXiv 2212.02163) is not
+  reproducible from this paper's text, so the kit offers `edge_weights='inverse_length'`
+  (default): w_ij proportional to 1 / the mean ground-truth length of bone (i, j) on the training
+  set, normalised by the person box size, so that a 2-pixel error on a short face bone counts as
+  much, relatively, as one on a thigh; and `'uniform'` (w_ij = 1/|E|).
+* **Table IV columns.** Eq. (2) has both the L1 and the structure term; the kit's "skeleton-aware"
+  schemes (4 and 6) therefore use Eq. (2) as printed (`pose_l1=True, pose_structure=True`);
+  scheme 3 is `pose_structure=False`. Table IV leaves the L1 column of scheme 4 unticked:
+  `pose_l1=False` gives that literal reading.
+* **gamma(t)** is evaluated with t = the 1-based epoch; `weight_decay=False` holds gamma at 1.
+* **Stage-2 target** `target='teacher'` (Eq. 6) or `'gt'` (Table IV scheme 1: the GCN without
+  distillation, supervised by the labels). The teacher's pose is decoded as at test time
+  (argmax / k, no flip).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kdlib.methods.base import Method, task_loss
+from kdlib.models.igp_gcn import simcc_argmax
+
+STAGE1_DEFAULTS = dict(
+    alpha=5e-5,                  # Sec. IV-B, weight of L_fea in Eq. (5)
+    beta=0.1,                    # Sec. IV-B, weight of L_pos in Eq. (5)
+    feature_kd=True,             # Table IV "Features distillation"
+    pose_l1=True,                # Table IV "L1 distillation" / first term of Eq. (2)
+    pose_structure=True,         # Table IV "Skeleton-aware distillation" / Eq. (3)
+    weight_decay=True,           # Eq. (4): gamma(t); False holds gamma = 1
+    edge_weights='inverse_length',   # not in the paper ("as in [18]"): see module docstring
+    softargmax_beta=1.0,         # not in the paper: logit scale of the differentiable decoding
+    simcc_split_ratio=2.0,       # SimCC's k for 256x192 inputs (SimCC, Sec. 4)
+)
+STAGE2_DEFAULTS = dict(
+    block_weights=(0.3, 0.5, 1.0),   # Sec. IV-B: delta, lambda, xi of Eq. (7)
+    target='teacher',                # Eq. (6); 'gt' = Table IV scheme 1
+    simcc_split_ratio=2.0,
+)
+
+
+# ---------------------------------------------------------------- stage-1 pieces (tensors only)
+
+def gamma_schedule(epoch: int, num_epochs: int) -> float:
+    """Eq. (4): gamma(t) = 1 - (t - 1)/T for the 1-based epoch t in 1..T."""
+    if not 1 <= epoch <= num_epochs:
+        raise ValueError(f'gamma(t) needs 1 <= t <= T, got t={epoch}, T={num_epochs}')
+    return 1.0 - (epoch - 1) / num_epochs                                         # Eq. (4)
+
+
+def feature_distill_loss(student_aligned: Tensor, teacher_feature: Tensor) -> Tensor:
+    """Eq. (1): squared error averaged over C*H*W (and the batch). Both (B, C, H, W)."""
+    if student_aligned.shape != teacher_feature.shape:
+        raise ValueError(f'feature distillation needs equal shapes after the 1x1 conv, got '
+                         f'{tuple(student_aligned.shape)} vs teacher {tuple(teacher_feature.shape)}')
+    return F.mse_loss(student_aligned, teacher_feature, reduction='mean')         # Eq. (1)
+
+
+def simcc_softargmax(simcc_x: Tensor, simcc_y: Tensor, split_ratio: float = 2.0,
+                     beta: float = 1.0) -> Tensor:
+    """Differentiable SimCC location: E[bin] / k per axis. (B, K, W*k), (B, K, H*k) -> (B, K, 2)."""
+    def expect(logits: Tensor) -> Tensor:
+        bins = torch.arange(logits.shape[-1], device=logits.device, dtype=torch.float32)
+        return (torch.softmax(beta * logits.float(), dim=-1) * bins).sum(-1) / split_ratio
+    return torch.stack([expect(simcc_x), expect(simcc_y)], dim=-1)
+
+
+def bone_lengths(coords: Tensor, limbs: Tensor) -> Tensor:
+    """Length of each limb (i, j): (B, K, 2), (E, 2) long -> (B, E)."""
+    return (coords[:, limbs[:, 0]] - coords[:, limbs[:, 1]]).norm(dim=-1)
+
+
+def structure_loss(student: Tensor, teacher: Tensor, limbs: Tensor, edge_weights: Tensor) -> Tensor:
+    """Eq. (3): sum_E w_ij |e_ij^tea - e_ij^stu|, averaged over the batch. Poses (B, K, 2)."""
+    diff = (bone_lengths(teacher, limbs) - bone_lengths(student, limbs)).abs()    # (B, E)
+    return (diff * edge_weights).sum(dim=1).mean()                                # Eq. (3)
+
+
+def pose_distill_loss(student: Tensor, teacher: Tensor, limbs: Tensor, edge_weights: Tensor,
+                      use_l1: bool = True, use_structure: bool = True) -> Tensor:
+    """Eq. (2): mean |P_tea - P_stu| over joints and axes + L_cst. Poses (B, K, 2) in pixels."""
+    loss = student.new_zeros(())
+    if use_l1:
+        loss = loss + F.l1_loss(student, teacher, reduction='mean')              # Eq. (2), 1st term
+    if use_structure:
+        loss = loss + structure_loss(student, teacher, limbs, edge_weights)       # Eq. (2), L_cst
+    return loss
+
+
+def edge_weights_from_joints(joints: np.ndarray, boxes: np.ndarray, limbs, mode: str) -> np.ndarray:
+    """w_ij of Eq. (3), summing to 1. joints (N, K, 3) with visibility, boxes (N, 4) xywh.
+
+    'inverse_length': w_ij ~ 1 / mean(|J_i - J_j| / sqrt(box w * h)) over people with both
+    joints labelled; 'uniform': 1/|E|. A bone never labelled gets the mean weight.
+    """
+    limbs = np.asarray(limbs, dtype=np.int64).reshape(-1, 2)
+    if mode == 'uniform' or len(joints) == 0:
+        w = np.ones(len(limbs))
+    elif mode == 'inverse_length':
+        size = np.sqrt(np.maximum(boxes[:, 2] * boxes[:, 3], 1.0))[:, None]      # (N, 1)
+        a, b = joints[:, limbs[:, 0]], joints[:, limbs[:, 1]]                    # (N, E, 3)
+        both = (a[..., 2] > 0) & (b[..., 2] > 0)                                 # (N, E)
+        length = np.linalg.norm(a[..., :2] - b[..., :2], axis=-1) / size         # (N, E)
+        count = both.sum(0)
+        mean = np.where(count > 0, (length * both).sum(0) / np.maximum(count, 1), np.nan)
+        w = 1.0 / np.maximum(mean, 1e-3)
+        w = np.where(np.isfinite(w), w, np.nanmean(w) if np.isfinite(w).any() else 1.0)
+    else:
+        raise ValueError(f"edge_weights must be 'inverse_length' or 'uniform', got {mode!r}")
+    return (w / w.sum()).astype(np.float32)
+
+
+# ---------------------------------------------------------------- the two methods
+
+def _single_teacher(teachers: dict[str, nn.Module]) -> nn.Module:
+    if len(teachers) != 1:
+        raise ValueError('TwoStage-GCN distils from exactly one teacher (HRNet-W48-SimCC), got '
+                         f'{sorted(teachers)}; set ExperimentConfig.teachers to one entry')
+    return next(iter(teachers.values()))
+
+
+def _require_simcc(out: dict, who: str) -> None:
+    if 'simcc_x' not in out:
+        raise ValueError(f"TwoStage-GCN needs SimCC models (head='simcc'); the {who} returned "
+                         f'{sorted(out)}')
+
+
+class TwoStageDistill(Method):
+    """Stage 1, Eq. (5): L_KL + gamma(t) alpha L_fea + gamma(t) beta L_pos."""
+
+    def __init__(self, limbs: Sequence[tuple[int, int]], edge_weights: np.ndarray,
+                 student_channels: int, teacher_channels: int, alpha: float, beta: float,
+                 feature_kd: bool, pose_l1: bool, pose_structure: bool, weight_decay: bool,
+                 softargmax_beta: float, simcc_split_ratio: float):
+        super().__init__()
+        self.alpha, self.beta = alpha, beta
+        self.feature_kd, self.pose_l1, self.pose_structure = feature_kd, pose_l1, pose_structure
+        self.weight_decay, self.softargmax_beta = weight_decay, softargmax_beta
+        self.split_ratio, self.gamma = simcc_split_ratio, 1.0
+        self.register_buffer('limbs', torch.as_tensor(limbs, dtype=torch.long).reshape(-1, 2))
+        self.register_buffer('edge_weights', torch.as_tensor(edge_weights, dtype=torch.float32))
+        self.align = nn.Conv2d(student_channels, teacher_channels, 1) if feature_kd else None  # Eq. (1) conv1x1
+
+    def on_epoch_start(self, epoch: int, num_epochs: int, lr: float) -> None:
+        """`epoch` is 0-based (trainer convention); Eq. (4) counts t from 1."""
+        self.gamma = gamma_schedule(epoch + 1, num_epochs) if self.weight_decay else 1.0
+
+    def forward(self, batch: dict, student: nn.Module, teachers: dict[str, nn.Module]):
+        teacher = _single_teacher(teachers)
+        out = student(batch['image'])
+        _require_simcc(out, 'student')
+        losses = task_loss(out, batch)                                            # L_KL of Eq. (5)
+        if not (self.feature_kd or self.pose_l1 or self.pose_structure):
+            return losses, out
+        with torch.no_grad():
+            t_out = teacher(batch['image'])
+        _require_simcc(t_out, 'teacher')
+        if self.feature_kd:
+            aligned = self.align(out['feature'])                                  # (B, C_tea, h, w)
+            losses['feature'] = self.gamma * self.alpha * feature_distill_loss(aligned, t_out['feature'])
+        if self.pose_l1 or self.pose_structure:
+            p_stu = simcc_softargmax(out['simcc_x'], out['simcc_y'], self.split_ratio, self.softargmax_beta)
+            p_tea = simcc_softargmax(t_out['simcc_x'], t_out['simcc_y'], self.split_ratio, self.softargmax_beta)
+            losses['pose'] = self.gamma * self.beta * pose_distill_loss(                # Eq. (5)
+                p_stu, p_tea, self.limbs, self.edge_weights, self.pose_l1, self.pose_structure)
+        return losses, out
+
+
+def progressive_gcn_loss(refined: Sequence[Tensor], target: Tensor, mask: Tensor,
+                         block_weights: Sequence[float]) -> tuple[Tensor, list[Tensor]]:
+    """Eq. (6)-(7). refined: [P_1, P_2, P_3] each (B, K, 2); target (B, K, 2); mask (B, K) 0/1.
+
+    Returns (L_s2, [L_1, L_2, L_3]); each L_i is the mean |P_tea - P_i| over labelled coordinates.
+    """
+    if len(refined) != len(block_weights):
+        raise ValueError(f'{len(refined)} refined poses but {len(block_weights)} block weights')
+    m = mask.float()[..., None]                                                   # (B, K, 1)
+    denom = (m.sum() * 2).clamp(min=1.0)
+    per_block = [((target - p).abs() * m).sum() / denom for p in refined]         # Eq. (6)
+    total = sum(w * l for w, l in zip(block_weights, per_block))                  # Eq. (7)
+    return total, per_block
+
+
+class ProgressiveGCNDistill(Method):
+    """Stage 2, Eq. (7): the IGP-GCN of an `IGPRefiner` student learns the teacher's pose."""
+
+    def __init__(self, block_weights: Sequence[float], target: str, simcc_split_ratio: float):
+        super().__init__()
+        if target not in ('teacher', 'gt'):
+            raise ValueError(f"stage-2 target must be 'teacher' (Eq. 6) or 'gt' (scheme 1), got {target!r}")
+        self.block_weights, self.target, self.split_ratio = tuple(block_weights), target, simcc_split_ratio
+
+    def forward(self, batch: dict, student: nn.Module, teachers: dict[str, nn.Module]):
+        out = student(batch['image'])
+        if 'refined' not in out:
+            raise ValueError("stage 2 trains an IGPRefiner student (model 'igp_gcn'); this "
+                             f'student returned {sorted(out)}')
+        if self.target == 'teacher':
+            with torch.no_grad():
+                t_out = _single_teacher(teachers)(batch['image'])
+            _require_simcc(t_out, 'teacher')
+            target, _ = simcc_argmax(t_out['simcc_x'], t_out['simcc_y'], self.split_ratio)
+        else:
+            target = batch['joints'][..., :2]
+        mask = batch['target_weight'] > 0                                         # M of Eq. (6)
+        total, per_block = progressive_gcn_loss(out['refined'], target, mask, self.block_weights)
+        losses = {f'gcn{i + 1}': w * l for i, (w, l) in enumerate(zip(self.block_weights, per_block))}
+        return losses, out
+
+
+# ---------------------------------------------------------------- builders (METHODS entries)
+
+def _dataset_joints_and_boxes(train_set):
+    records = getattr(train_set, 'records', None)
+    if not records:
+        return np.zeros((0, 0, 3), np.float32), np.zeros((0, 4), np.float32)
+    return (np.stack([r['joints'] for r in records]).astype(np.float32),
+            np.stack([r['bbox'] for r in records]).astype(np.float32))
+
+
+def _out_channels(model: nn.Module, input_size) -> int:
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        was_training = model.training
+        model.eval()
+        c = model(torch.zeros(1, 3, *input_size, device=device))['feature'].shape[1]
+        model.train(was_training)
+    return c
+
+
+def _merge(defaults: dict, params: dict | None, where: str) -> dict:
+    unknown = sorted(set(params or {}) - set(defaults))
+    if unknown:
+        raise ValueError(f'unknown {where} parameter(s) {unknown}; expected some of {sorted(defaults)}')
+    return {**defaults, **(params or {})}
+
+
+def build_stage1(params: dict, student: nn.Module, teachers: dict[str, nn.Module], train_set) -> TwoStageDistill:
+    """METHODS['two_stage']: stage 1. `params` override STAGE1_DEFAULTS."""
+    p = _merge(STAGE1_DEFAULTS, params, 'two_stage (stage 1)')
+    skeleton = train_set.skeleton
+    input_size = tuple(train_set.cfg.input_size)
+    joints, boxes = _dataset_joints_and_boxes(train_set)
+    weights = edge_weights_from_joints(joints, boxes, skeleton.limbs, p.pop('edge_weights'))
+    s_ch = _out_channels(student, input_size) if p['feature_kd'] else 0
+    t_ch = _out_channels(_single_teacher(teachers), input_size) if p['feature_kd'] else 0
+    return TwoStageDistill(skeleton.limbs, weights, s_ch, t_ch, **p)
+
+
+def build_stage2(params: dict, student: nn.Module, teachers: dict[str, nn.Module], train_set) -> ProgressiveGCNDistill:
+    """METHODS['two_stage_gcn']: stage 2 (student = IGPRefiner). `params` override STAGE2_DEFAULTS."""
+    p = _merge(STAGE2_DEFAULTS, params, 'two_stage_gcn (stage 2)')
+    if p['target'] == 'teacher':
+        _single_teacher(teachers)
+    return ProgressiveGCNDistill(**p)

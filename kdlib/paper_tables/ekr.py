@@ -1,0 +1,222 @@
+"""EKR paper (Xu, Yan & Zheng, "Lightweight Human Pose Estimation with Enhanced Knowledge Review",
+BMVC 2024): Tables 1-4 and the Fig. 5 sensitivity grid, transcribed, with the claims the kit checks.
+
+Run rows carry the parameters of ``notebooks/03_enhanced_knowledge_review.ipynb``: ``dataset``,
+``student`` (model zoo name), ``head`` ('simcc' = the paper's SimDR head, or 'heatmap'),
+``distiller`` (a ``kdlib.methods.METHODS`` key: 'supervised', 'ekr', 'kd', 'fitnet', 'rkd', 'at',
+'sp', 'reviewkd'), ``method_params`` and ``measure_cost`` (Tables 2-3: inference memory and speed
+by ``kdlib.cost.inference_cost``). The teacher of every distiller is HRNet-W32 with a SimDR head
+trained by the kit on the same dataset (seed 0, the paper's "pretrained teacher", Section 4.1).
+
+Notes on the transcription:
+- Table 1 is printed transposed in the paper (one column per distiller); here one row each.
+- Tables 2-3: "Infer memory" (MB) and "Speed" (s) are the paper's; the paper states neither the
+  batch nor the device. The kit measures the peak memory of one batched forward and the seconds
+  per batch (batch and device in the notebook's output; ``cost_batch`` parameter, default 32).
+  Rows marked with * use the SimDR head; "Multi-KD" is the full method (Table 4's last row).
+- Table 3 is on COCO test-dev, not available offline: the kit evaluates on val2017 (GT boxes on
+  SynthPose) and compares with the test-dev numbers only loosely.
+- Table 4 rows: the baseline is the SimDR student trained without distillation; "cross-stage" is
+  Eq. (1) with Knowledge Review's ABF fusion and HCL distance and uniform pair weights.
+- Fig. 5's values are not in the text (figure only): its grid rows carry no paper numbers; the
+  paper states the chosen point, alpha = 0.005, beta = 0.04.
+- The paper's own numbers are inconsistent in places (Table 1 ReviewKD 87.56 > Table 4 "+MFT+WA"
+  87.5; Table 2's LiteHRNet30 Multi-KD has 1.7M params vs 1.8M without); transcribed as printed.
+"""
+from __future__ import annotations
+
+from kdlib.paper_tables import Claim, Row, Table
+
+STUDENTS = {'litehrnet_18': 'Lite-HRNet-18', 'litehrnet_30': 'Lite-HRNet-30'}
+COST_COLUMNS = ['Params', 'Infer memory (MB)', 'Speed (s)']
+DISTILLER_LABELS = {'kd': 'KD', 'fitnet': 'FitNet', 'rkd': 'RKD', 'at': 'AF', 'sp': 'SP',
+                    'reviewkd': 'ReviewKD', 'ekr': 'Ours'}
+ABLATION = [  # (label, distiller, EKR switches) -- Table 4 rows, top to bottom
+    ('baseline', 'supervised', None),
+    ('cross-stage', 'ekr', dict(mft=False, wa=False, vkd=False)),
+    ('+ MFT', 'ekr', dict(wa=False, vkd=False)),
+    ('+ WA', 'ekr', dict(mft=False, vkd=False)),
+    ('+ MFT + WA', 'ekr', dict(vkd=False)),
+    ('+ MFT + WA + VKD', 'ekr', {}),
+]
+FIG5_ALPHAS = (0.001, 0.005, 0.025)     # around the chosen alpha = 0.005 (Section 4.3)
+FIG5_BETAS = (0.01, 0.04, 0.16)         # around the chosen beta = 0.04
+
+
+def run(student='litehrnet_18', distiller='ekr', dataset='mpii', head='simcc', measure_cost=False,
+        **method_params) -> dict:
+    """Notebook parameters of one run-row."""
+    return dict(dataset=dataset, student=student, head=head, distiller=distiller,
+                method_params=method_params, measure_cost=measure_cost)
+
+
+def _pck(value: float) -> dict:
+    return {'Mean': value}
+
+
+def _cost(params, memory, speed, metric, value) -> dict:
+    out = {'Params': params, 'Infer memory (MB)': memory, 'Speed (s)': speed, metric: value}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+# ----------------------------------------------------------------------------- claim checks
+def _beats_all(best: str, others: list[str], column: str):
+    return lambda r: all(r[best][column] > r[o][column] for o in others)
+
+
+def _lower(pairs: list[tuple[str, str]], column: str):
+    """r[a][column] < r[b][column] for every (a, b)."""
+    return lambda r: all(r[a][column] < r[b][column] for a, b in pairs)
+
+
+def _ablation_label(student: str, step: str) -> str:
+    return f'{STUDENTS[student]}: {step}'
+
+
+def _each_module_adds(student: str):
+    lab = {step: _ablation_label(student, step) for step, _, _ in ABLATION}
+
+    def check(r):
+        v = {step: r[label]['Mean'] for step, label in lab.items()}
+        return (v['cross-stage'] > v['baseline'] and v['+ MFT'] > v['cross-stage']
+                and v['+ WA'] > v['cross-stage'] and v['+ MFT + WA'] > max(v['+ MFT'], v['+ WA'])
+                and v['+ MFT + WA + VKD'] > v['+ MFT + WA'])
+    return check
+
+
+def _memory_saving(pairs: list[tuple[str, str]]):
+    """Derived column: 100 * (1 - memory(SimDR row) / memory(heatmap row)) on the SimDR row."""
+    def derive(r):
+        return {simdr: 100.0 * (1.0 - r[simdr]['Infer memory (MB)'] / r[heat]['Infer memory (MB)'])
+                for simdr, heat in pairs}
+    return derive
+
+
+# ----------------------------------------------------------------------------- tables
+def _table1() -> Table:
+    paper = {'kd': 86.74, 'fitnet': 86.53, 'rkd': 86.94, 'at': 87.12, 'sp': 87.37,
+             'reviewkd': 87.56, 'ekr': 87.73}
+    rows = [Row(DISTILLER_LABELS[d], _pck(v), 'run', run(distiller=d)) for d, v in paper.items()]
+    others = [DISTILLER_LABELS[d] for d in paper if d != 'ekr']
+    return Table(
+        title='Table 1: MPII valid PCKh@0.5, teacher HRNet-W32 -> student Lite-HRNet-18 (SimDR heads)',
+        columns=['Mean'], metric_source='mpii', rows=rows,
+        claims=[Claim('Ours beats every other distiller (PCKh@0.5)', _beats_all('Ours', others, 'Mean')),
+                Claim('ReviewKD beats KD, FitNet and RKD (multi-layer review > single layer)',
+                      _beats_all('ReviewKD', ['KD', 'FitNet', 'RKD'], 'Mean'))])
+
+
+def _cost_table(dataset: str, metric: str, quoted: list[Row], kit: dict, title: str) -> Table:
+    """kit: label -> (paper numbers, run params)."""
+    rows = quoted + [Row(label, paper, 'run', params) for label, (paper, params) in kit.items()]
+    pairs = [('LiteHRNet18*(Multi-KD)', 'LiteHRNet18'), ('LiteHRNet30*(Multi-KD)', 'LiteHRNet30')]
+    return Table(
+        title=title, columns=[*COST_COLUMNS, metric, 'Memory saving (%)'], metric_source=dataset,
+        rows=rows, derived={'Memory saving (%)': _memory_saving(pairs)},
+        claims=[Claim('The SimDR head lowers the inference memory of both students vs the heatmap '
+                      'head', _lower(pairs, 'Infer memory (MB)')),
+                Claim('The SimDR head cuts Lite-HRNet-18\'s inference memory by at least 10% '
+                      '(paper: "about 20%"; its table: 13-17%)',
+                      lambda r: r['LiteHRNet18*(Multi-KD)']['Memory saving (%)'] >= 10.0),
+                Claim('SimDR + Multi-KD infers faster than the heatmap students', _lower(pairs, 'Speed (s)')),
+                Claim(f'SimDR + Multi-KD beats the heatmap baseline for both students ({metric})',
+                      lambda r: all(r[a][metric] > r[b][metric] for a, b in pairs)),
+                Claim('Lite-HRNet-18 with Multi-KD needs less inference memory than HRNet-W32 and SBL-R50',
+                      _lower([('LiteHRNet18*(Multi-KD)', 'HRNet-W32'), ('LiteHRNet18*(Multi-KD)', 'SBL-R50')],
+                             'Infer memory (MB)'))])
+
+
+def _kit_rows(dataset: str, metric: str, numbers: dict) -> dict:
+    def params(student, distiller='supervised', head='heatmap'):
+        return run(student, distiller, dataset, head, measure_cost=True)
+    spec = {'LiteHRNet18': params('litehrnet_18'), 'LiteHRNet30': params('litehrnet_30'),
+            'LiteHRNet18*(Multi-KD)': params('litehrnet_18', 'ekr', 'simcc'),
+            'LiteHRNet30*(Multi-KD)': params('litehrnet_30', 'ekr', 'simcc'),
+            'HRNet-W32': params('hrnet_w32'), 'SBL-R50': params('sbl_r50')}
+    return {label: (_cost(*numbers[label][:3], metric, numbers[label][3]), spec[label]) for label in spec}
+
+
+def _table2() -> Table:
+    quoted = [Row('ViTPose-B', _cost(86, 14090, None, 'Mean', 92.3), 'quoted'),
+              Row('HRNet-W48', _cost(64, None, 3.14, 'Mean', 91.4), 'quoted'),
+              Row('8-Stack Hourglass', _cost(25.1, 5174, 1.20, 'Mean', 90.2), 'quoted'),
+              Row('MobileNetV2', _cost(9.6, 3615, 1.21, 'Mean', 85.4), 'quoted'),
+              Row('ShuffleNetV2', _cost(7.6, 1383, 0.69, 'Mean', 82.8), 'quoted'),
+              Row('2-Stack Hourglass', _cost(18.6, None, None, 'Mean', 88.6), 'quoted'),
+              Row('OKDHP', _cost(18.6, None, None, 'Mean', 89.2), 'quoted')]
+    numbers = {'HRNet-W32': (28.5, 8194, 2.35, 90.8), 'SBL-R50': (34.0, 6354, 1.53, 88.5),
+               'LiteHRNet18': (1.1, 2900, 0.25, 86.1), 'LiteHRNet30': (1.8, 3334, 0.28, 86.9),
+               'LiteHRNet18*(Multi-KD)': (1.1, 2473, 0.22, 87.7),
+               'LiteHRNet30*(Multi-KD)': (1.7, 2886, 0.23, 88.9)}
+    return _cost_table('mpii', 'Mean', quoted, _kit_rows('mpii', 'Mean', numbers),
+                       'Table 2: MPII valid, 256x256: Params (M), inference memory, speed, PCKh@0.5 '
+                       '(* = SimDR head)')
+
+
+def _table3() -> Table:
+    quoted = [Row('ViTPose-B', _cost(86, 15565, None, 'AP', 77.1), 'quoted'),
+              Row('HRNet-W48', _cost(64, None, 2.94, 'AP', 74.1), 'quoted'),
+              Row('MobileNetV2', _cost(9.6, 3615, 1.19, 'AP', 64.6), 'quoted'),
+              Row('ShuffleNetV2', _cost(7.6, 1383, 0.67, 'AP', 59.9), 'quoted'),
+              Row('2-Stack Hourglass', _cost(18.6, None, None, 'AP', 71.7), 'quoted'),
+              Row('Lite Pose', _cost(1.7, 1174, 0.31, 'AP', 40.6), 'quoted'),
+              Row('OKDHP', _cost(18.6, None, None, 'AP', 72.8), 'quoted')]
+    numbers = {'HRNet-W32': (28.5, 8194, 2.25, 73.4), 'SBL-R50': (34.0, 6354, 1.51, 70.4),
+               'LiteHRNet18': (1.1, 2170, 0.25, 64.8), 'LiteHRNet30': (1.8, 3334, 0.28, 67.2),
+               'LiteHRNet18*(Multi-KD)': (1.1, 1794, 0.22, 66.7),
+               'LiteHRNet30*(Multi-KD)': (1.7, 2816, 0.24, 69.4)}
+    return _cost_table('coco', 'AP', quoted, _kit_rows('coco', 'AP', numbers),
+                       'Table 3: COCO, 256x192: Params (M), inference memory, speed, AP (paper: '
+                       'test-dev; kit: val2017, test-dev is not available offline)')
+
+
+def _table4() -> Table:
+    paper = {'litehrnet_18': (85.9, 86.8, 87.3, 87.1, 87.5, 87.7),
+             'litehrnet_30': (86.7, 87.6, 88.4, 88.1, 88.7, 88.9)}
+    rows = [Row(_ablation_label(s, step), _pck(value), 'run',
+                run(s, distiller, **(switches or {})))
+            for s, values in paper.items() for (step, distiller, switches), value in zip(ABLATION, values)]
+    full, base = '+ MFT + WA + VKD', 'baseline'
+    return Table(
+        title='Table 4: ablation on MPII valid (PCKh@0.5), teacher HRNet-W32, SimDR heads',
+        columns=['Mean'], metric_source='mpii', rows=rows,
+        claims=[Claim('Each module adds PCKh, Lite-HRNet-18 (cross-stage > baseline, +MFT and +WA > '
+                      'cross-stage, +MFT+WA > both, +VKD > +MFT+WA)', _each_module_adds('litehrnet_18')),
+                Claim('Each module adds PCKh, Lite-HRNet-30', _each_module_adds('litehrnet_30')),
+                Claim('Distillation lifts both students (full method > baseline)',
+                      lambda r: all(r[_ablation_label(s, full)]['Mean'] > r[_ablation_label(s, base)]['Mean']
+                                    for s in STUDENTS)),
+                Claim('MFT helps more than WA (both students)',
+                      lambda r: all(r[_ablation_label(s, '+ MFT')]['Mean'] > r[_ablation_label(s, '+ WA')]['Mean']
+                                    for s in STUDENTS))])
+
+
+def fig5_label(alpha: float, beta: float) -> str:
+    return f'alpha={alpha:g}, beta={beta:g}'
+
+
+def _fig5() -> Table:
+    rows = [Row(fig5_label(a, b), {}, 'run', run(alpha=a, beta=b)) for a in FIG5_ALPHAS for b in FIG5_BETAS]
+    chosen = fig5_label(0.005, 0.04)
+    others = [r.label for r in rows if r.label != chosen]
+    return Table(
+        title='Fig. 5: sensitivity to alpha and beta (Eq. 8), HRNet-W32 -> Lite-HRNet-18, MPII valid',
+        columns=['Mean'], metric_source='mpii', rows=rows,
+        claims=[Claim('The chosen alpha = 0.005, beta = 0.04 is the best grid point',
+                      _beats_all(chosen, others, 'Mean'))])
+
+
+def _headline() -> Table:
+    t4 = _table4()
+    keep = [_ablation_label('litehrnet_18', 'baseline'), _ablation_label('litehrnet_18', '+ MFT + WA + VKD')]
+    rows = [r for r in t4.rows if r.label in keep]
+    return Table(
+        title='Headline (Table 4, first and last rows): Lite-HRNet-18 SimDR, without / with EKR, MPII valid',
+        columns=['Mean'], metric_source='mpii', rows=rows,
+        claims=[Claim('EKR lifts Lite-HRNet-18 over its undistilled SimDR baseline (PCKh@0.5)',
+                      lambda r: r[keep[1]]['Mean'] > r[keep[0]]['Mean'])])
+
+
+TABLES = {'headline': _headline(), 'table1': _table1(), 'table2': _table2(), 'table3': _table3(),
+          'table4': _table4(), 'fig5': _fig5()}
+HEADLINE = 'headline'   # quick profile: 3 runs (teacher, baseline, EKR)

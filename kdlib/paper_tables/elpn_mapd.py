@@ -1,0 +1,358 @@
+"""ELPN-MAPD paper (Hua Li, "Lightweight and Effective Human Pose Estimation Model Based on
+Multi-Angle Knowledge Distillation", J. Phys.: Conf. Ser. 2224 012025, 2022): Tables 1-7
+transcribed row by row, the claims the kit checks, and the mapping from the notebook's
+parameters (``notebooks/05_elpn_mapd.ipynb``) to an ``ExperimentConfig``.
+
+``kind='run'`` rows carry the notebook parameters that reproduce them; ``kind='quoted'`` rows are
+literature numbers shown and marked as quoted. ``Params`` are millions, ``GFLOPs`` the HRNet-code
+convention of ``kdlib.models.summary`` (``gflops_paper``), which is the one the paper's sizes
+follow: the kit's ELPN-V1 measures 1.11M / 1.21G at 256x192 and 1.61G at 256x256.
+
+Transcription notes, and which reading the kit follows:
+- Table 2 is COCO test-dev2017, whose labels are not public (and nothing is downloadable
+  offline): the kit evaluates its Table 2 rows on val2017 -- the same runs as Table 1.
+- Table 3 is the MPII test set (labels not public): the kit evaluates on the MPII valid split,
+  so ELPN-V1 + MAPD there is the same run as Table 6's "ELPN+MSET+KLT" (paper: 87.6 test vs
+  86.3 valid). Table 3's Params/FLOPs are rounded to integers in the paper (1M/2G, 5M/3G).
+- ELPN-V1 FLOPs: 1.2G in Tables 1-2 vs 1.6G in Table 6 (and "1.6G, 22% of HRNet" in the
+  introduction). Not an error of the network: Tables 1-2 are COCO 256x192, Table 6 MPII 256x256,
+  and 1.2G x 256/192 = 1.6G. The introduction's 22% divides the 256x256 figure by HRNet-W32's
+  256x192 7.1G (same input: 1.6 / 9.5 = 17%). The kit measures each table at its own input size.
+- Eq. (5) prints PCKh with a torso normaliser ||y_rhip - y_lsho|| while the text calls the metric
+  PCKh "with respect to head": the kit follows the text and the MPII standard (head-segment
+  normaliser, 0.6 x head-box diagonal, ``kdlib.evaluation.pckh``), which is what the quoted MPII
+  numbers use.
+- "mAP(PCKh@0.5)" in Tables 4-7 is the mean PCKh@0.5 over joints (MPII "Mean"), not an AP.
+- The text's "improved by 6.7% (84.9-78.2)" etc. are percentage points.
+- Table 6 does not say how MSET / KLT alone were weighted. The kit keeps alpha = 0.15 resp.
+  beta = 0.075 for the kept term and gives the GT term the rest (Eq. 3 with the other weight 0).
+- The paper's teacher is HRNet-W32 as released by Sun et al. (ImageNet-pretrained); nothing is
+  downloadable here, so the kit trains its own HRNet-W32 teacher from scratch (HRNet's own
+  augmentation, seed 0 for every student seed) -- its Table 1 row is compared with the
+  paper's "HRNet-W32, Pretrain N" row (73.4 AP).
+- Table 1 has no ELPN rows without MAPD; the kit adds them (kit-only rows, no paper numbers)
+  to show what MAPD does on COCO.
+- COCO boxes: the paper evaluates with HRNet's released val2017 person detections; the kit
+  evaluates with the ground-truth person boxes (``ExperimentConfig.dataset_params`` reaches the
+  training split too, and detections exist for val only), which reads higher than detections.
+- Table 3 cites Bulat et al. as [44] (YOLOv3 in the reference list) and Ning et al. as [45]
+  (absent from the reference list); labels here name the authors only.
+"""
+from __future__ import annotations
+
+import json
+
+from kdlib.paper_tables import Claim, Row, Table
+
+MPII_COLUMNS = ['Head', 'Sho.', 'Elb.', 'Wri.', 'Hip', 'Kne.', 'Ank.', 'Mean']
+COCO_COLUMNS = ['AP', 'AP50', 'AP75', 'APM', 'APL', 'AR']
+COST_COLUMNS = ['Params', 'GFLOPs']               # millions; HRNet-convention GFLOPs
+ABLATION_COLUMNS = ['Mean'] + COST_COLUMNS        # Tables 4-6: PCKh@0.5, params, FLOPs
+
+# Per-paper augmentation (Section 6 "Training": COCO rotation +-40, scale +-30%; Section 7
+# "Training": MPII rotation +-30, scale +-40%), as PipelineConfig overrides. The teacher keeps
+# HRNet's own (kdlib.data.topdown.PAPER_PIPELINES), since the paper uses Sun et al.'s weights.
+PIPELINES = {'coco': dict(rot_factor=40.0, scale_factor=0.30),
+             'mpii': dict(rot_factor=30.0, scale_factor=0.40)}
+TEACHER = 'hrnet_w32'                              # Section 4 / Fig. 1
+TEACHER_SEED = 0
+
+
+# ----------------------------------------------------------------------------- notebook params
+def _run(network: str, dataset: str = 'mpii', method: str = 'mapd', **params) -> dict:
+    """Notebook parameters of one run-row. MAPD with both distillation weights 0 is the plain
+    supervised baseline (Eq. 3 reduces to L_mse), so such rows share the baseline's cell."""
+    out = dict(network=network, dataset=dataset, method=method)
+    if method == 'mapd':
+        mapd = dict(alpha=0.15, beta=0.075, mset=True, klt=True)  # Section "...Weight Parameter Search"
+        mapd.update(params)
+        w_mpd = mapd['alpha'] if mapd['mset'] else 0.0
+        w_kpd = mapd['beta'] if mapd['klt'] else 0.0
+        if w_mpd == 0 and w_kpd == 0:
+            return dict(network=network, dataset=dataset, method='supervised')
+        out.update(mapd)
+    else:
+        out.update(params)
+    return out
+
+
+def _hrnet(width: int = 32, eus=(1, 4, 3)) -> dict:
+    """HRNet ablation rows (Tables 4-5): trained like ELPN (supervised, ELPN's augmentation)."""
+    return _run('hrnet', 'mpii', 'supervised', width=width, eus=list(eus))
+
+
+def experiment_config(profile: str = 'smoke', seed: int = 0, dataset: str = 'mpii',
+                      network: str = 'elpn_v1', method: str = 'mapd', alpha: float = 0.15,
+                      beta: float = 0.075, mset: bool = True, klt: bool = True, width: int = 32,
+                      eus=(1, 4, 3), kl_mode: str = 'normalize', temperature: float = 1.0,
+                      augmentation: str = 'elpn', **ignored):
+    """The ExperimentConfig of one notebook parameter set (the teacher is attached for MAPD).
+
+    ``augmentation``: 'elpn' (``PIPELINES``) or 'hrnet' (the pipeline's HRNet defaults).
+    ``width``/``eus`` apply to ``network='hrnet'`` only (Tables 4-5). Keys in ``ignored`` (e.g.
+    ``table``, ``result_path``) are notebook-only parameters.
+    """
+    from kdlib.experiment import ExperimentConfig
+    if augmentation not in ('elpn', 'hrnet'):
+        raise ValueError(f"augmentation must be 'elpn' or 'hrnet', got {augmentation!r}")
+    if dataset not in PIPELINES:
+        raise ValueError(f'ELPN-MAPD trains on {sorted(PIPELINES)}, got dataset={dataset!r}')
+    pipeline = dict(PIPELINES[dataset]) if augmentation == 'elpn' else {}
+    model_params = dict(width=int(width), eus=[int(e) for e in eus]) if network == 'hrnet' else {}
+    common = dict(paper='elpn_mapd', profile=profile, dataset=dataset)
+    if method == 'supervised':
+        return ExperimentConfig(**common, model=network, method='supervised', model_params=model_params,
+                                pipeline=pipeline, seed=seed)
+    if method != 'mapd':
+        raise ValueError(f"method must be 'mapd' or 'supervised', got {method!r}")
+    teacher = ExperimentConfig(**common, model=TEACHER, method='supervised', seed=TEACHER_SEED)
+    params = dict(alpha=float(alpha), beta=float(beta), mset=bool(mset), klt=bool(klt),
+                  kl_mode=kl_mode, temperature=float(temperature))
+    return ExperimentConfig(**common, model=network, method='mapd', method_params=params,
+                            model_params=model_params, teachers={'teacher': teacher},
+                            pipeline=pipeline, seed=seed)
+
+
+def cached_result(cfg) -> dict | None:
+    """The stored result of ``cfg`` if some process already trained it (never trains)."""
+    from kdlib.experiment import run_dir_of
+    path = run_dir_of(cfg) / 'result.json'
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def kit_values(result: dict) -> dict[str, float]:
+    """A run result's numbers under this module's column names."""
+    values = {k: float(v) for k, v in result['metrics'].items() if isinstance(v, (int, float))}
+    values.update(Params=result['params_M'], GFLOPs=result['gflops_paper'])
+    return values
+
+
+# ----------------------------------------------------------------------------- paper numbers
+def _coco(params_m, gflops, values) -> dict[str, float]:
+    out = {'Params': params_m, 'GFLOPs': gflops}
+    out.update({c: v for c, v in zip(COCO_COLUMNS, values) if v is not None})
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _mpii(values, params_m=None, gflops=None) -> dict[str, float]:
+    out = dict(zip(MPII_COLUMNS, values))
+    out.update({k: v for k, v in (('Params', params_m), ('GFLOPs', gflops)) if v is not None})
+    return out
+
+
+def _abl(mean, params_m=None, gflops=None) -> dict[str, float]:
+    return {k: v for k, v in (('Mean', mean), ('Params', params_m), ('GFLOPs', gflops)) if v is not None}
+
+
+_ = None
+TABLE1_QUOTED = [  # (label, params M, GFLOPs, AP, AP50, AP75, APM, APL, AR)
+    ('8-stage Hourglass [14]', 25.6, 26.2, [66.9, _, _, _, _, _]),
+    ('CPN [12], ResNet-50', 27.0, 6.2, [68.6, _, _, _, _, _]),
+    ('LPN [9], ResNet-50', 2.9, 1.0, [69.1, 88.1, 76.6, 65.9, 75.7, 74.9]),
+    ('LPN [9], ResNet-101', 5.3, 1.4, [70.4, 88.6, 78.1, 67.2, 77.2, 76.2]),
+    ('SimpleBaseline [16], ResNet-50', 34.0, 8.9, [70.4, 88.6, 78.3, 67.1, 77.2, 76.3]),
+    ('LPN [9], ResNet-152', 7.4, 1.8, [71.0, 89.2, 78.6, 67.8, 77.7, 76.8]),
+    ('SimpleBaseline [16], ResNet-101', 53.0, 12.4, [71.4, 89.3, 79.3, 68.1, 78.1, 77.1]),
+    ('SimpleBaseline [16], ResNet-152', 68.6, 15.7, [72.0, 89.3, 79.8, 68.7, 78.9, 77.8]),
+    ('HRNet-W32 [6], pretrained', 28.5, 7.1, [74.4, 90.5, 81.9, 70.8, 81.0, 79.8]),
+    ('HRNet-W48 [6], pretrained', 63.6, 14.6, [75.1, 90.6, 82.2, 71.5, 81.8, 80.4]),
+    ('SimpleBaseline [16], ResNet-152, 384x288', 68.6, 35.6, [74.3, 89.6, 81.1, 70.5, 79.7, 79.7]),
+    ('HRNet-W48 [6], pretrained, 384x288', 63.6, 32.9, [76.3, 90.8, 82.9, 72.3, 83.4, 81.2]),
+]
+TABLE2_QUOTED = [
+    ('Mask-RCNN [21], ResNet-50-FPN', _, _, [63.1, 87.3, 68.7, 57.8, 71.4, _]),
+    ('G-RMI [35], ResNet-101, 353x257', 42.6, 57.0, [64.9, 85.5, 71.3, 62.3, 70.0, 69.7]),
+    ('Integral Regression [36], ResNet-101, 256x256', 45.0, 11.0, [67.8, 88.2, 74.8, 63.9, 74.0, _]),
+    ('LPN [9], ResNet-50', 2.9, 1.0, [68.7, 90.2, 76.9, 65.9, 74.3, 74.5]),
+    ('LPN [9], ResNet-101', 5.3, 1.4, [70.0, 90.8, 78.4, 67.2, 75.4, 75.7]),
+    ('SimpleBaseline [16], ResNet-50', 34.0, 8.9, [70.0, 90.9, 77.9, 66.8, 75.8, 75.6]),
+    ('LPN [9], ResNet-152', 7.4, 1.8, [70.4, 91.0, 78.9, 67.7, 76.0, 76.2]),
+    ('SimpleBaseline [16], ResNet-152', 68.6, 15.7, [71.6, 91.2, 80.1, 68.7, 77.2, 77.3]),
+    ('PNFS-1 [37], MobileNet-v2, 384x288', 6.1, 4.0, [67.4, 89.0, 73.7, 63.3, 74.3, 73.1]),
+    ('PNFS-2 [37], ResNet-50, 384x288', 27.5, 11.4, [70.9, 90.4, 77.7, 66.7, 78.2, 76.6]),
+    ('SimpleBaseline [16], ResNet-152, 384x288', 68.6, 35.6, [73.7, 91.9, 81.1, 70.3, 80.0, 79.0]),
+    ('HRNet-W32 [6], 384x288', 28.5, 16.0, [74.9, 92.5, 82.8, 71.3, 80.9, 80.1]),
+    ('HRNet-W48 [6], 384x288', 63.6, 32.9, [75.5, 92.5, 83.3, 71.9, 81.5, 80.5]),
+]
+TABLE3_QUOTED = [  # (label, 8 PCKh values, params M, GFLOPs)
+    ('Tompson et al. [38]', [95.8, 90.3, 80.5, 74.3, 77.6, 69.7, 62.8, 79.6], _, _),
+    ('Rafi et al. [39]', [97.2, 93.9, 86.4, 81.3, 86.8, 80.6, 73.4, 86.3], 56, 28),
+    ('Belagiannis et al. [40]', [97.7, 95.0, 88.2, 83.0, 87.9, 82.6, 78.4, 88.1], 17, 95),
+    ('Insafutdinov et al. [41]', [96.8, 95.2, 89.3, 84.4, 88.4, 83.4, 78.0, 88.5], 66, 286),
+    ('Wei et al. [42]', [97.8, 95.0, 88.7, 84.0, 88.4, 82.8, 79.4, 88.5], 31, 351),
+    ('Bulat et al.', [97.9, 95.1, 89.9, 85.3, 89.4, 85.7, 81.7, 89.7], 76, 67),
+    ('Yang et al. [37]', [97.9, 95.6, 90.7, 86.5, 89.8, 86.0, 81.5, 90.2], 6, 5),
+    ('Newell et al. [14]', [98.2, 96.3, 91.2, 87.1, 90.1, 87.4, 83.6, 90.9], 26, 55),
+    ('Zhang et al. [7]', [98.3, 96.4, 91.5, 87.4, 90.9, 87.1, 83.7, 91.1], 3, 9),
+    ('Ning et al.', [98.1, 96.3, 92.2, 87.8, 90.6, 87.6, 82.7, 91.2], 74, 124),
+    ('Xiao et al. [16]', [98.5, 96.6, 91.9, 87.6, 91.1, 88.1, 84.1, 91.5], 69, 21),
+    ('Tang et al. [43]', [98.4, 96.9, 92.6, 88.7, 91.8, 89.4, 86.2, 92.3], 16, 34),
+]
+TABLE7_ALPHAS = [round(0.05 * i, 2) for i in range(10)]                  # Table 7, beta = alpha / 2
+TABLE7_MEAN = [78.2, 85.3, 85.5, 86.3, 85.7, 85.5, 85.9, 85.2, 85.1, 85.2]
+TABLE5_EUS = [((1, 1, 1), 88.3, 10.1, 4.4), ((1, 2, 1), 88.0, 11.8, 5.3), ((1, 3, 1), 86.3, 13.5, 6.2),
+              ((1, 2, 2), 89.5, 18.8, 6.5), ((1, 1, 3), 88.8, 23.4, 6.8), ((1, 4, 3), 89.2, 28.5, 9.5)]
+TABLE4_WIDTHS = [(8, 58.1, 2.1, 1.8), (16, 84.5, 7.4, 3.4), (32, 89.2, 28.5, 9.5), (64, 90.0, 112.6, 33.4)]
+
+# kit rows shared by Tables 1-2 (COCO)
+ELPN_V1_COCO = _run('elpn_v1', 'coco')
+ELPN_V2_COCO = _run('elpn_v2', 'coco')
+TEACHER_COCO = _run(TEACHER, 'coco', 'supervised', augmentation='hrnet')
+
+
+# ----------------------------------------------------------------------------- claim checks
+# Each check reads the kit's results r[row label][column] (mean over seeds).
+
+def _beats(better: str, worse: str, column: str = 'Mean'):
+    return lambda r: r[better][column] > r[worse][column]
+
+
+def _each_helps(r) -> bool:
+    return r['ELPN+MSET']['Mean'] > r['ELPN']['Mean'] and r['ELPN+KLT']['Mean'] > r['ELPN']['Mean']
+
+
+def _both_best(r) -> bool:
+    return r['ELPN+MSET+KLT']['Mean'] > max(r['ELPN+MSET']['Mean'], r['ELPN+KLT']['Mean'])
+
+
+def _alpha_peak(r) -> bool:
+    """The best alpha lies in 0.10..0.20 (paper: 0.15)."""
+    best = max(TABLE7_ALPHAS, key=lambda a: r[str(a)]['Mean'])
+    return 0.1 <= best <= 0.2
+
+
+def _alpha_positive(r) -> bool:
+    return all(r[str(a)]['Mean'] > r['0.0']['Mean'] for a in TABLE7_ALPHAS[1:])
+
+
+def _width32(r) -> bool:
+    """Width 32 keeps >= 98% of width 64's PCKh with <= 30% of its params (paper: 99.1%, 25%)."""
+    return (r['32']['Mean'] >= 0.98 * r['64']['Mean']
+            and r['32']['Params'] <= 0.30 * r['64']['Params'])
+
+
+def _width_monotone(r) -> bool:
+    values = [r[str(w)]['Mean'] for w, *_ in TABLE4_WIDTHS]
+    return all(a < b for a, b in zip(values, values[1:]))
+
+
+def _eus_122(r) -> bool:
+    """(1,2,2) is at least as accurate as (1,4,3) with fewer params and FLOPs."""
+    small, full = r['(1, 2, 2)'], r['(1, 4, 3)']
+    return (small['Mean'] >= full['Mean'] and small['Params'] < full['Params']
+            and small['GFLOPs'] < full['GFLOPs'])
+
+
+def _eus_little_effect(r) -> bool:
+    """PCKh spread over the six EU settings < 3.5 points (paper 3.2) while params vary > 2.5x (2.8x)."""
+    labels = [str(e) for e, *_ in TABLE5_EUS]
+    means = [r[label]['Mean'] for label in labels]
+    params = [r[label]['Params'] for label in labels]
+    return max(means) - min(means) < 3.5 and max(params) / min(params) > 2.5
+
+
+def _elpn_v1_cost(teacher: str, student: str, metric: str, max_drop: float):
+    """Student has < 5% of the teacher's params, < 20% of its GFLOPs (paper 3.9%, 17%) and loses
+    at most ``max_drop`` points of ``metric`` (paper: 73.4 -> 70.5 AP)."""
+    def check(r):
+        s, t = r[student], r[teacher]
+        return (s['Params'] < 0.05 * t['Params'] and s['GFLOPs'] < 0.20 * t['GFLOPs']
+                and t[metric] - s[metric] <= max_drop)
+    return check
+
+
+def _mapd_helps_coco(r) -> bool:
+    return (r['ELPN-V1 + MAPD (Ours)']['AP'] > r['ELPN-V1, no MAPD (kit-only)']['AP']
+            and r['ELPN-V2 + MAPD (Ours)']['AP'] > r['ELPN-V2, no MAPD (kit-only)']['AP'])
+
+
+# ----------------------------------------------------------------------------- tables
+def _quoted_coco(rows) -> list[Row]:
+    return [Row(label, _coco(p, g, v), 'quoted') for label, p, g, v in rows]
+
+
+TABLES = {
+    'table1': Table(
+        title='Table 1: COCO val2017, 256x192 (kit: ground-truth person boxes; HRNet-W32 teacher '
+              'trained from scratch = the paper\'s "Pretrain N" row; ELPN rows without MAPD are kit-only)',
+        columns=COST_COLUMNS + COCO_COLUMNS, metric_source='coco',
+        rows=_quoted_coco(TABLE1_QUOTED[:8]) + [
+            Row('HRNet-W32 [6], no pretrain (kit: the teacher)',
+                _coco(28.5, 7.1, [73.4, 89.5, 80.7, 70.2, 80.1, 78.9]), 'run', TEACHER_COCO,
+                note='paper row quoted from [6]; the kit trains its own teacher here'),
+        ] + _quoted_coco(TABLE1_QUOTED[8:]) + [
+            Row('ELPN-V1, no MAPD (kit-only)', {}, 'run', _run('elpn_v1', 'coco', 'supervised')),
+            Row('ELPN-V1 + MAPD (Ours)', _coco(1.1, 1.2, [70.5, 89.3, 78.0, 67.6, 76.2, 75.7]),
+                'run', ELPN_V1_COCO),
+            Row('ELPN-V2, no MAPD (kit-only)', {}, 'run', _run('elpn_v2', 'coco', 'supervised')),
+            Row('ELPN-V2 + MAPD (Ours)', _coco(4.7, 2.0, [71.8, 91.5, 79.4, 69.3, 75.6, 74.7]),
+                'run', ELPN_V2_COCO),
+        ],
+        claims=[
+            Claim('ELPN-V1 has < 5% of HRNet-W32\'s params and < 20% of its FLOPs, at most 5 AP lower',
+                  _elpn_v1_cost('HRNet-W32 [6], no pretrain (kit: the teacher)', 'ELPN-V1 + MAPD (Ours)',
+                                'AP', 5.0)),
+            Claim('ELPN-V2 is more accurate than ELPN-V1 (AP)',
+                  _beats('ELPN-V2 + MAPD (Ours)', 'ELPN-V1 + MAPD (Ours)', 'AP')),
+            Claim('MAPD improves both ELPN students on COCO (AP; the paper shows it on MPII only)',
+                  _mapd_helps_coco),
+        ]),
+    'table2': Table(
+        title='Table 2: COCO test-dev2017 (kit: evaluated on val2017 -- test-dev labels are not '
+              'public and nothing is downloadable offline; same runs as Table 1)',
+        columns=COST_COLUMNS + COCO_COLUMNS, metric_source='coco',
+        rows=_quoted_coco(TABLE2_QUOTED) + [
+            Row('ELPN-V1 + MAPD (Ours)', _coco(1.1, 1.2, [70.2, 90.9, 78.5, 67.0, 76.1, 75.8]),
+                'run', ELPN_V1_COCO),
+            Row('ELPN-V2 + MAPD (Ours)', _coco(4.7, 2.0, [71.4, 91.1, 79.3, 68.1, 77.5, 77.0]),
+                'run', ELPN_V2_COCO),
+        ],
+        claims=[Claim('ELPN-V2 is more accurate than ELPN-V1 (AP)',
+                      _beats('ELPN-V2 + MAPD (Ours)', 'ELPN-V1 + MAPD (Ours)', 'AP'))]),
+    'table3': Table(
+        title='Table 3: MPII test set, PCKh@0.5 (kit: MPII valid split -- test labels are not public)',
+        columns=MPII_COLUMNS + COST_COLUMNS, metric_source='mpii',
+        rows=[Row(label, _mpii(v, p, g), 'quoted') for label, v, p, g in TABLE3_QUOTED] + [
+            Row('ELPN-V1 + MAPD (Ours)', _mpii([96.5, 94.2, 86.9, 83.2, 88.1, 82.3, 79.6, 87.6], 1, 2),
+                'run', _run('elpn_v1')),
+            Row('ELPN-V2 + MAPD (Ours)', _mpii([97.8, 95.3, 90.0, 85.0, 89.2, 85.1, 80.9, 89.5], 5, 3),
+                'run', _run('elpn_v2')),
+        ],
+        claims=[Claim('ELPN-V2 is more accurate than ELPN-V1 (PCKh@0.5)',
+                      _beats('ELPN-V2 + MAPD (Ours)', 'ELPN-V1 + MAPD (Ours)'))]),
+    'table4': Table(
+        title='Table 4: HRNet base width, MPII valid 256x256, EUs (1, 4, 3), no distillation',
+        columns=ABLATION_COLUMNS + ['% of width 64'], metric_source='mpii',
+        rows=[Row(str(w), _abl(m, p, g), 'run', _hrnet(width=w)) for w, m, p, g in TABLE4_WIDTHS],
+        derived={'% of width 64': lambda r: {k: 100 * v['Mean'] / r['64']['Mean'] for k, v in r.items()}},
+        claims=[Claim('width 32 keeps ~99% (>= 98%) of width 64\'s PCKh@0.5 with ~1/4 of its params',
+                      _width32),
+                Claim('PCKh@0.5 grows with the width (8 < 16 < 32 < 64)', _width_monotone)]),
+    'table5': Table(
+        title='Table 5: exchange units of stages 2-4, HRNet width 32, MPII valid 256x256, no distillation',
+        columns=ABLATION_COLUMNS, metric_source='mpii',
+        rows=[Row(str(e), _abl(m, p, g), 'run', _hrnet(eus=e)) for e, m, p, g in TABLE5_EUS],
+        claims=[Claim('EUs (1, 2, 2) are at least as accurate as (1, 4, 3) with fewer params and FLOPs',
+                      _eus_122),
+                Claim('the EU count changes PCKh@0.5 little (< 3.5 points) but params a lot (> 2.5x)',
+                      _eus_little_effect)]),
+    'table6': Table(
+        title='Table 6: distillation terms, ELPN-V1, MPII valid 256x256 (teacher HRNet-W32)',
+        columns=ABLATION_COLUMNS, metric_source='mpii',
+        rows=[Row('ELPN', _abl(78.2, 1.1, 1.6), 'run', _run('elpn_v1', method='supervised')),
+              Row('ELPN+MSET', _abl(84.9, 1.1, 1.6), 'run', _run('elpn_v1', klt=False)),
+              Row('ELPN+KLT', _abl(83.6, 1.1, 1.6), 'run', _run('elpn_v1', mset=False)),
+              Row('ELPN+MSET+KLT', _abl(86.3, 1.1, 1.6), 'run', _run('elpn_v1'))],
+        claims=[Claim('MSET and KLT each improve the undistilled ELPN-V1', _each_helps),
+                Claim('MSET helps more than KLT', _beats('ELPN+MSET', 'ELPN+KLT')),
+                Claim('MSET + KLT together beat either alone', _both_best)]),
+    'table7': Table(
+        title='Table 7: distillation weight alpha (beta = alpha / 2), ELPN-V1, MPII valid 256x256',
+        columns=['Mean'], metric_source='mpii',
+        rows=[Row(str(a), _abl(m), 'run', _run('elpn_v1', alpha=a, beta=round(a / 2, 3)))
+              for a, m in zip(TABLE7_ALPHAS, TABLE7_MEAN)],
+        claims=[Claim('every alpha > 0 beats alpha = 0', _alpha_positive),
+                Claim('the alpha curve peaks near 0.15 (best alpha in 0.10..0.20)', _alpha_peak)]),
+}
+
+HEADLINE = 'table6'    # the quick profile: ELPN-V1 without / with MSET, KLT, both (+ the teacher)

@@ -1,0 +1,95 @@
+"""Run profiles: one code path, five scales. A profile is a plain mapping of sizes, epochs, data
+roots and models; ``get_profile(name, **overrides)`` returns a copy with any field overridden (a
+notebook's papermill parameters pass straight through).
+
+| profile   | purpose                                                   | data                       |
+|-----------|-----------------------------------------------------------|----------------------------|
+| smoke     | CI: seconds per run, numbers meaningless                  | tiny SynthPose             |
+| quick     | README main job: each notebook's headline comparison once | classroom's SynthPose      |
+| classroom | every table, 3 seeds, small scale on a CPU                | small SynthPose            |
+| gpu       | papers' input sizes and architectures on one GPU          | large SynthPose            |
+| paper     | the papers' full protocol on the real datasets            | ``data/<dataset>/``        |
+
+Fields:
+- ``data_root``: directory holding ``coco/ mpii/ crowdpose/ halpe/`` (relative to the repo root).
+- ``synthpose``: exactly the SynthPose generator's keyword arguments (``num_train``, ``num_val``,
+  ``image_size`` (H, W), ``seed``), read by ``kdlib.data.synthpose.ensure_synthpose``; ``None``
+  for ``paper`` (real data, nothing to generate).
+- ``input_size``: (H, W) per dataset; ``default`` for datasets not listed (e.g. joint sets).
+  Paper: 256x192 for COCO/CrowdPose/Halpe and 256x256 for MPII (HRNet, SimCC, RTMPose setups).
+- ``model_variant``: passed to ``kdlib.models.build_model(..., variant=...)``.
+- ``epochs``, ``lr_milestones``: the papers train 210 epochs with step decay x0.1 at 170 and 200
+  (HRNet / Simple Baselines); smaller profiles scale the milestones by the same fractions.
+- ``warmup_iters``: linear warm-up of the AdamW + cosine recipe (RTMPose: 1000 iterations).
+- ``batch_size`` (per process), ``val_every`` (epochs), ``seeds``, ``num_workers``, ``device``.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+
+PAPER_EPOCHS = 210                    # HRNet / SBL / SimCC / Lite-HRNet schedules
+PAPER_MILESTONES = (170, 200)         # x0.1 step decay (HRNet w32_256x192_adam_lr1e-3)
+
+
+def scaled_milestones(epochs: int) -> tuple[int, ...]:
+    """The paper's 170/200-of-210 milestones scaled to ``epochs``, kept inside the run (at least
+    one decay whenever there are two epochs, so short runs still exercise milestone hooks)."""
+    if epochs < 2:
+        return ()
+    return tuple(sorted({min(epochs - 1, max(1, round(epochs * m / PAPER_EPOCHS)))
+                         for m in PAPER_MILESTONES}))
+
+
+def _input_sizes(coco: tuple[int, int], mpii: tuple[int, int]) -> dict[str, tuple[int, int]]:
+    return {"coco": coco, "crowdpose": coco, "halpe": coco, "mpii": mpii, "default": coco}
+
+
+def _profile(data_root, synthpose, input_size, model_variant, epochs, batch_size, val_every,
+             seeds, num_workers, warmup_iters) -> dict:
+    return dict(data_root=data_root, synthpose=synthpose, input_size=input_size,
+                model_variant=model_variant, epochs=epochs, lr_milestones=scaled_milestones(epochs),
+                lr_gamma=0.1, warmup_iters=warmup_iters, batch_size=batch_size,
+                val_every=val_every, seeds=seeds, num_workers=num_workers,
+                device="cuda" if torch.cuda.is_available() else "cpu")
+
+
+_CLASSROOM_DATA = dict(num_train=1200, num_val=200, image_size=(192, 256), seed=0)
+
+PROFILES: dict[str, dict] = {
+    "smoke": _profile("data/synthpose/smoke", dict(num_train=24, num_val=12, image_size=(96, 128), seed=0),
+                      _input_sizes((64, 48), (64, 64)), "smoke", epochs=2, batch_size=8,
+                      val_every=1, seeds=(0,), num_workers=0, warmup_iters=2),
+    "quick": _profile("data/synthpose/classroom", dict(_CLASSROOM_DATA),
+                      _input_sizes((128, 96), (128, 128)), "classroom", epochs=3, batch_size=32,
+                      val_every=3, seeds=(0,), num_workers=1, warmup_iters=20),
+    "classroom": _profile("data/synthpose/classroom", dict(_CLASSROOM_DATA),
+                          _input_sizes((128, 96), (128, 128)), "classroom", epochs=12, batch_size=32,
+                          val_every=4, seeds=(0, 1, 2), num_workers=1, warmup_iters=50),
+    "gpu": _profile("data/synthpose/gpu", dict(num_train=40000, num_val=2000, image_size=(480, 640), seed=0),
+                    _input_sizes((256, 192), (256, 256)), "paper", epochs=60, batch_size=64,
+                    val_every=5, seeds=(0, 1, 2), num_workers=8, warmup_iters=500),
+    "paper": _profile("data", None, _input_sizes((256, 192), (256, 256)), "paper",
+                      epochs=PAPER_EPOCHS, batch_size=32, val_every=10, seeds=(0,), num_workers=8,
+                      warmup_iters=1000),
+}
+
+
+def get_profile(name: str, **overrides) -> dict:
+    """A deep copy of ``PROFILES[name]`` with ``overrides`` applied.
+
+    Unknown field names raise (a typo in a notebook parameter must not pass silently). Overriding
+    ``epochs`` rescales ``lr_milestones`` unless those are overridden too.
+    """
+    if name not in PROFILES:
+        raise KeyError(f"unknown profile {name!r}; expected one of {sorted(PROFILES)}")
+    profile = copy.deepcopy(PROFILES[name])
+    unknown = set(overrides) - set(profile)
+    if unknown:
+        raise KeyError(f"profile {name!r} has no field(s) {sorted(unknown)}; fields: {sorted(profile)}")
+    if "epochs" in overrides and "lr_milestones" not in overrides:
+        overrides["lr_milestones"] = scaled_milestones(overrides["epochs"])
+    profile.update(copy.deepcopy(overrides))
+    profile["name"] = name
+    return profile

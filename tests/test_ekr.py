@@ -1,0 +1,221 @@
+"""EKR (paper 002) and the Table 1 distillers: formulas on hand-made tensors, shapes, training steps."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from kdlib.methods import distillers as D
+from kdlib.methods import ekr as E
+
+torch.set_num_threads(1)
+
+
+class TinyPose(nn.Module):
+    """A 3-stage SimCC pose net on a non-square input; stage maps at 1/2, 1/4, 1/8 (or all 1/2)."""
+
+    def __init__(self, widths=(8, 12, 16), num_joints=4, input_size=(32, 24), pyramid=True, k=2):
+        super().__init__()
+        layers, cin = [], 3
+        for i, w in enumerate(widths):
+            stride = 2 if (i == 0 or pyramid) else 1
+            layers.append(nn.Sequential(nn.Conv2d(cin, w, 3, stride, 1), nn.BatchNorm2d(w), nn.ReLU()))
+            cin = w
+        self.stages = nn.ModuleList(layers)
+        h, w = input_size
+        self.head_x = nn.Linear(cin * 4, w * k)
+        self.head_y = nn.Linear(cin * 4, h * k)
+        self.joint = nn.Conv2d(cin, num_joints * 4, 1)
+        self.num_joints = num_joints
+
+    def forward(self, x):
+        stages = []
+        for stage in self.stages:
+            x = stage(x)
+            stages.append(x)
+        b = x.shape[0]
+        tokens = nn.functional.adaptive_avg_pool2d(self.joint(x), 1).view(b, self.num_joints, 4)
+        tokens = tokens.repeat(1, 1, x.shape[1])                   # (B, K, 4*C)
+        return {'simcc_x': self.head_x(tokens), 'simcc_y': self.head_y(tokens), 'stages': stages,
+                'feature': x}
+
+
+def make_batch(b=4, k=4, size=(32, 24), split=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    h, w = size
+    xs, ys = torch.randint(2, w * split - 2, (b, k), generator=g), torch.randint(2, h * split - 2, (b, k), generator=g)
+    bins_x, bins_y = torch.arange(w * split).float(), torch.arange(h * split).float()
+    gauss = lambda bins, c: torch.exp(-(bins - c[..., None].float()) ** 2 / (2 * 2.0 ** 2))  # noqa: E731
+    return {'image': torch.randn(b, 3, h, w, generator=g), 'simcc_x': gauss(bins_x, xs),
+            'simcc_y': gauss(bins_y, ys), 'target_weight': torch.ones(b, k)}
+
+
+@pytest.fixture
+def pair():
+    torch.manual_seed(0)
+    student = TinyPose(widths=(6, 10, 14))
+    teacher = TinyPose(widths=(8, 12, 16), pyramid=False).eval()   # all teacher stages at 1/2
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return student, {'teacher': teacher}
+
+
+# ------------------------------------------------------------------------------- unit: formulas
+def test_similarity_rows_and_gamma_sum_to_one():
+    f = torch.randn(5, 3, 4, 3)
+    sim = E.similarity_matrix(f)                                    # Eq. (3)
+    assert sim.shape == (5, 5)
+    torch.testing.assert_close(sim.norm(dim=1), torch.ones(5))
+    gram = torch.tensor([[float((f[i] * f[j]).sum()) for j in range(5)] for i in range(5)])
+    torch.testing.assert_close(sim, gram / gram.norm(dim=1, keepdim=True), rtol=1e-4, atol=1e-5)
+    pairs = E.cross_stage_pairs(3, 3)
+    assert pairs == [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+    wa = E.WeightAllocation(3, 3, pairs, batch=8, dim=16)
+    s = [torch.randn(5, 4, 6, 6) for _ in range(3)]
+    t = [torch.randn(5, 7, 3, 3) for _ in range(3)]
+    gamma = wa(s, t)                                                # Eq. (4)
+    assert gamma.shape == (5, len(pairs)) and (gamma > 0).all()
+    torch.testing.assert_close(gamma.sum(1), torch.ones(5))
+    with pytest.raises(ValueError, match='wa_batch'):
+        wa([torch.randn(9, 4, 6, 6)] * 3, [torch.randn(9, 7, 3, 3)] * 3)
+
+
+@pytest.mark.parametrize('s_shape,t_shape', [((6, 4, 3), (8, 16, 12)),   # x4 transposed conv
+                                              ((6, 8, 6), (8, 16, 6)),    # per-axis (2, 1)
+                                              ((6, 16, 12), (8, 8, 6)),   # strided conv down
+                                              ((6, 5, 3), (8, 16, 12)),   # non-integer: bilinear
+                                              ((6, 16, 12), (8, 16, 12))])
+def test_feature_align_shapes(s_shape, t_shape):
+    align = E.FeatureAlign(s_shape, t_shape)
+    assert align(torch.randn(2, *s_shape)).shape == (2, *t_shape)
+
+
+def test_feature_align_every_pair(pair):
+    student, teachers = pair
+    method = E.build_method({'wa_batch': 8}, student, teachers, _FakeSet())   # size from a sample
+    s = student(torch.randn(2, 3, 32, 24))['stages']
+    feats = method.pair_features(s)
+    assert sorted(feats) == method.pairs and len(method.pairs) == 6
+    for (l, m), f in feats.items():
+        assert f.shape[1:] == method.t_shapes[l], (l, m)
+
+
+class _FakeSet:
+    def __getitem__(self, i):
+        return {'image': torch.zeros(3, 32, 24)}
+
+
+def test_simcc_kd_zero_when_equal_and_golden():
+    x, y = torch.randn(3, 4, 20), torch.randn(3, 4, 16)
+    assert D.simcc_kd(x, y, x, y).abs() < 1e-6
+    assert D.simcc_kd(x, y, x.clone(), y.clone(), temperature=4.0).abs() < 1e-6
+    s, t = torch.zeros(1, 1, 2), torch.tensor([[[0.0, 2.0]]])
+    p = torch.softmax(t[0, 0], 0)
+    kl = (p * (p.log() - torch.log(torch.tensor([0.5, 0.5])))).sum()
+    torch.testing.assert_close(D.simcc_kd(s, s, t, t), 2 * kl)      # x + y, sum_k, mean_n
+    t2 = torch.cat([t, t])                                          # batchmean: same for 2 samples
+    torch.testing.assert_close(D.simcc_kd(torch.cat([s, s]), torch.cat([s, s]), t2, t2), 2 * kl)
+    p4 = torch.softmax(t[0, 0] / 4, 0)                              # T^2 factor
+    kl4 = (p4 * (p4.log() - torch.log(torch.tensor([0.5, 0.5])))).sum()
+    torch.testing.assert_close(D.simcc_kd(s, s, t, t, temperature=4.0), 2 * 16 * kl4)
+
+
+def test_hcl_non_square_and_zero():
+    f = torch.randn(2, 3, 16, 12)
+    assert D.hcl_loss(f, f) == 0
+    assert D._pyramid_sizes(64, 48, (4, 2, 1)) == [(5, 4), (3, 2), (1, 1)]
+    g = f + 1.0                                                     # constant shift: every level = 1
+    torch.testing.assert_close(D.hcl_loss(f, g), torch.tensor(1.0))
+    assert D.hcl_loss(f, g, per_sample=True).shape == (2,)
+
+
+def test_relation_losses_zero_for_identical_inputs():
+    f = torch.randn(4, 5, 6, 4)
+    assert D.sp_loss(f, f) < 1e-8
+    assert D.at_loss(f, f) < 1e-8
+    e = torch.randn(4, 7)
+    assert D.rkd_loss(e, e) < 1e-6
+    assert D.rkd_loss(e, 2 * e) < 1e-6                              # distances are mean-normalised
+    assert D.sp_loss(f, torch.randn(4, 3, 2, 2)) > 0
+
+
+def test_mft_branch_weights_and_shape():
+    mft = E.MFT(6, kernels=(1, 3, 5), pools=(3,))
+    assert mft(torch.randn(2, 6, 8, 6)).shape == (2, 6, 8, 6)
+    torch.testing.assert_close(mft.branch_weights().sum(), torch.tensor(1.0))
+    assert mft.names == ['conv1x1', 'conv3x3', 'conv5x5', 'avgpool3x3']
+
+
+def test_ekr_rejects_unknown_params(pair):
+    student, teachers = pair
+    with pytest.raises(ValueError, match='unknown EKR params'):
+        E.build_method({'input_size': (32, 24), 'alpah': 1.0}, student, teachers, None)
+
+
+# ------------------------------------------------------------------- integration: a few steps
+def _train(method, student, teachers, steps=8, lr=3e-3):
+    params = list(student.parameters()) + list(method.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
+    batch, history = make_batch(4), []
+    for _ in range(steps):
+        terms, _ = method(batch, student, teachers)
+        loss = sum(terms.values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append({k: v.item() for k, v in terms.items()})
+    return history
+
+
+DISTILL_CASES = [('ekr', {}), ('ekr', {'mft': False, 'wa': False, 'fusion': 'none'}),
+                 ('kd', {}), ('fitnet', {}), ('rkd', {}), ('at', {}), ('sp', {}), ('reviewkd', {})]
+
+
+@pytest.mark.parametrize('name,params', DISTILL_CASES)
+def test_distiller_trains(pair, name, params):
+    student, teachers = pair
+    params = {'input_size': (32, 24), **params}
+    if name == 'ekr':
+        method = E.build_method({'alpha': 1.0, 'beta': 1.0, 'wa_batch': 8, **params}, student, teachers, None)
+    else:
+        method = D.build_method({'distiller': name, **params}, student, teachers, None)
+    history = _train(method, student, teachers)
+    term = {'ekr': 'fkd'}.get(name, name)
+    first, last = history[0], history[-1]
+    assert term in first and 'simcc_kl' in first
+    assert sum(last.values()) < sum(first.values()), history
+    assert last[term] < first[term] or name in ('kd',), (term, first[term], last[term])
+
+
+def test_ekr_records_gamma(pair):
+    student, teachers = pair
+    method = E.build_method({'input_size': (32, 24), 'wa_batch': 8}, student, teachers, None)
+    _train(method, student, teachers, steps=2)
+    method.on_epoch_start(1, 2, 1e-3)
+    assert len(method.gamma_history) == 1
+    assert abs(sum(method.gamma_history[0]) - 1) < 1e-5
+    grid = method.gamma_matrix(method.gamma_history[0])
+    assert grid.shape == (3, 3) and torch.isnan(grid[1, 0]) and not torch.isnan(grid[0, 2])
+    gamma = method.attention_weights(student.eval(), teachers['teacher'], torch.randn(3, 3, 32, 24))
+    torch.testing.assert_close(gamma.sum(1), torch.ones(3))
+    assert set(method.mft_branch_weights()) == {'conv1x1', 'conv3x3', 'conv5x5', 'avgpool3x3'}
+
+
+def test_inference_cost_cpu():
+    from kdlib.cost import inference_cost
+    model = TinyPose()
+    cost = inference_cost(model, (32, 24), batch=4, device='cpu', warmup=1, iters=2)
+    weights_mb = sum(p.numel() * 4 for p in model.parameters()) / 2 ** 20
+    assert cost['infer_memory_MB'] >= weights_mb and cost['activation_MB'] > 0
+    assert cost['images_per_s'] > 0 and cost['batch'] == 4 and cost['device'] == 'cpu'
+    bigger = inference_cost(model, (64, 48), batch=4, device='cpu', warmup=1, iters=2)
+    assert bigger['activation_MB'] > cost['activation_MB']         # activations grow with input
+
+
+def test_mft_fused_kernel_equals_branches():
+    mft = E.MFT(5, kernels=(1, 3, 5), pools=(3,)).eval()
+    with torch.no_grad():
+        mft.logits.copy_(torch.tensor([0.3, -1.0, 0.5, 0.1]))
+    x = torch.randn(2, 5, 9, 7)
+    torch.testing.assert_close(mft(x), mft.forward_branches(x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(mft.branch_shares().sum(), torch.tensor(1.0))

@@ -1,0 +1,77 @@
+"""The reproduction driver on a toy notebook + toy paper-table module (tests/toy/)."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+TOY = Path(__file__).parent / "toy"
+sys.path.insert(0, str(TOY.parent))
+
+from kdlib.paper_tables import Claim, Stat, evaluate_claim  # noqa: E402
+from kdlib.reproduce import cell_done, plan_cells, reproduce, save_cell_result  # noqa: E402
+
+
+def _toy(tmp_path, **kw):
+    args = dict(profile="smoke", seeds=2, jobs=4, results_root=tmp_path, notebook=TOY / "toy.ipynb",
+                tables_module="toy.toy_tables", show_progress=False)
+    args.update(kw)
+    return reproduce("toy", **args)
+
+
+def test_driver_runs_cells_in_parallel_assembles_tables_and_claims(tmp_path):
+    summary = _toy(tmp_path)
+    cells = summary["cells"]
+    # Baseline is shared by both tables: one cell per seed, not two
+    assert len(cells) == 8 and sum(("extra", "Baseline") in map(tuple, c["rows"]) for c in cells) == 2
+    failed = [c for c in cells if c["status"] == "failed"]
+    assert len(failed) == 2 and all(c["params"]["fail"] for c in failed)
+    assert all("toy cell asked to fail" in c["error"] and Path(c["notebook"]).is_file() for c in failed)
+    ok = [c for c in cells if c["status"] == "ok"]
+    assert len(ok) == 6
+    spans = [json.loads(Path(c["result_path"]).read_text())["metrics"] for c in ok]
+    assert max(s["start"] for s in spans) < min(s["end"] for s in spans) or any(
+        a["start"] < b["end"] and b["start"] < a["end"] for a in spans for b in spans if a is not b), \
+        "no two cells ran at the same time"
+
+    table = summary["tables"]["main"]["markdown"]
+    assert "| Literature [X] *(quoted)* | 60.00 (quoted) |" in table
+    assert "50.05 ± 0.07 (paper 50.00, Δ +0.05)" in table      # Baseline: 50.0, 50.1 over seeds
+    assert "1.50 ± 0.00" in table                               # 'Params (M)' read from params_M
+    assert "| Broken | not run (paper 1.00) |" in table
+    verdicts = {c["claim"]: c["status"] for c in summary["tables"]["main"]["claims"]}
+    assert verdicts == {"Method beats Baseline": "reproduced", "Baseline beats Method": "contradicted",
+                        "Close beats Baseline": "inconclusive", "Broken beats Baseline": "not run"}
+    report = (tmp_path / "smoke" / "REPORT.md").read_text()
+    assert "**reproduced**" in report and "FAILED" in report and "executed notebook" in report
+    assert (tmp_path / "smoke" / "toy" / "main.csv").is_file()
+
+    again = _toy(tmp_path, tables=["extra"])            # completed cells are skipped on re-run
+    assert [c["status"] for c in again["cells"][:2]] == ["skipped", "skipped"]
+    assert set(again["tables"]) == {"main", "extra"}         # earlier tables kept in the summary
+    assert "Toy Table 1" in (tmp_path / "smoke" / "REPORT.md").read_text()
+
+
+def test_submitit_executor(tmp_path):
+    summary = _toy(tmp_path, tables=["extra"], seeds=1, executor="submitit", cluster="debug")
+    assert [c["status"] for c in summary["cells"]] == ["ok"]
+    assert "50.00 (paper 50.00, Δ +0.00)" in summary["tables"]["extra"]["markdown"]
+
+
+def test_plan_and_save_cell_result(tmp_path):
+    from toy.toy_tables import TABLES
+    cells = plan_cells("toy", TOY / "toy.ipynb", TABLES, "smoke", [0, 1, 2], tmp_path)
+    assert len(cells) == 4 * 3 and all(c.params["profile"] == "smoke" for c in cells)
+    save_cell_result(cells[0].result_path, {"AP": 1, "train_time_s": 7200})
+    assert cell_done(cells[0]) and not cell_done(cells[1])
+    assert json.loads(Path(cells[0].result_path).read_text())["metrics"]["train_time_h"] == 2.0
+    with pytest.raises(TypeError, match="must be a number"):
+        save_cell_result(cells[1].result_path, {"AP": "high"})
+    save_cell_result("", {"AP": 1.0})                  # interactive run: no-op
+
+
+def test_claim_single_seed_is_inconclusive_with_direction():
+    claim = Claim("a > b", lambda r: r["a"]["AP"] > r["b"]["AP"])
+    stats = {"a": {"AP": Stat(2.0, float("nan"), 1)}, "b": {"AP": Stat(1.0, float("nan"), 1)}}
+    verdict = evaluate_claim(claim, stats)
+    assert verdict["status"] == "inconclusive" and "holds" in verdict["detail"]
