@@ -48,7 +48,7 @@ def _half_body_loop(joints, upper, aspect, rng):
     for j in range(len(joints)):                       # HRNet half_body_transform loop
         if joints[j, 2] > 0:
             (up if upper[j] else low).append(joints[j, :2])
-    sel = up if (rng.random() < 0.5 and len(up) > 2) else (low if len(low) > 2 else up)
+    sel = up if (rng.standard_normal() < 0.5 and len(up) > 2) else (low if len(low) > 2 else up)
     if len(sel) < 2:
         return None, None
     sel = np.array(sel, np.float32)
@@ -183,7 +183,9 @@ def _add_data_parser(sub):
 
 
 # One entry per subcommand: name -> function adding its argparse sub-parser (sets `func`).
-SUBCOMMANDS = {'data': _add_data_parser}
+from kdlib.train import bench as train_bench  # noqa: E402  (python -m kdlib.bench train)
+
+SUBCOMMANDS = {'data': _add_data_parser, 'train': train_bench.add_parser}
 
 
 def main(argv=None):

@@ -5,9 +5,10 @@ its protocol in every result: one ``torch.no_grad()`` forward of a fixed ``batch
 ``input_size`` images on ``device``.
 
 - Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` during the forward (weights included;
-  ``activation_MB`` subtracts what was allocated before it); on CPU the peak of PyTorch's memory
-  timeline of a profiled forward (``torch.profiler`` with ``profile_memory=True``; it counts tensors
-  the allocator hands out, weights included, not the process RSS).
+  ``activation_MB`` subtracts what was allocated before it); on CPU the same quantity counted from
+  the tensors themselves: weights, buffers and input, plus the peak of the live storages the
+  forward's ops return (a ``TorchDispatchMode`` that drops a storage when its last reference dies).
+  Neither counts kernel workspaces or the process RSS.
 - Speed: images per second and milliseconds per batch, median of ``iters`` timed forwards after
   ``warmup`` untimed ones (CUDA synchronised around each).
 """
@@ -18,6 +19,9 @@ import time
 
 import torch
 from torch import nn
+from torch.multiprocessing.reductions import StorageWeakRef
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 __all__ = ['inference_cost', 'peak_memory_mb', 'throughput']
 
@@ -46,18 +50,39 @@ def peak_memory_mb(model: nn.Module, images: torch.Tensor) -> tuple[float, float
     return _cpu_peak_mb(model, images)
 
 
+class _LiveTensorBytes(TorchDispatchMode):
+    """Bytes of the tensor storages the ops of a forward hand out that are still alive; peak kept.
+
+    After every op, storages whose last reference died are dropped (``StorageWeakRef.expired``)
+    and the op's new output storages added, so ``peak`` is the largest live activation footprint.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.live, self.current, self.peak = {}, 0, 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for key, (ref, nbytes) in list(self.live.items()):
+            if ref.expired():
+                del self.live[key]
+                self.current -= nbytes
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                storage = t.untyped_storage()
+                if storage.data_ptr() not in self.live:
+                    self.live[storage.data_ptr()] = (StorageWeakRef(storage), storage.nbytes())
+                    self.current += storage.nbytes()
+        self.peak = max(self.peak, self.current)
+        return out
+
+
 def _cpu_peak_mb(model, images):
-    from torch.profiler import ProfilerActivity, profile
-    from torch.profiler._memory_profiler import MemoryProfileTimeline  # private: the timeline API
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True,
-                 with_stack=True) as prof:
+    resident = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    resident += images.numel() * images.element_size()
+    with _LiveTensorBytes() as tracker:
         model(images)
-    _, sizes = MemoryProfileTimeline(prof._memory_profile())._coalesce_timeline('cpu')
-    totals = [sum(row) for row in sizes] or [0]                     # bytes per timeline step
-    weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    weights += sum(b.numel() * b.element_size() for b in model.buffers())
-    peak = max(max(totals), weights)
-    return peak / MB, (peak - weights) / MB
+    return (resident + tracker.peak) / MB, tracker.peak / MB
 
 
 @torch.no_grad()

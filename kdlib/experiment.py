@@ -101,13 +101,16 @@ class ExperimentConfig:
 
 
 def config_hash(cfg: ExperimentConfig) -> str:
-    """12 hex digits of the config (without ``paper`` labels) and its resolved profile."""
+    """12 hex digits of the config and its resolved profile, without what cannot change the
+    result (``paper`` labels, progress bars, the profile's list of seeds)."""
     def strip(d: dict) -> dict:
         d = {k: v for k, v in d.items() if k != "paper"}
+        d["train"] = {k: v for k, v in d["train"].items() if k != "show_progress"}
         d["teachers"] = {k: strip(v) for k, v in d["teachers"].items()}
         d["init_from"] = strip(d["init_from"]) if d["init_from"] else None
         return d
-    payload = {"config": strip(asdict(cfg)), "profile": cfg.resolved_profile()}
+    profile = {k: v for k, v in cfg.resolved_profile().items() if k != "seeds"}
+    payload = {"config": strip(asdict(cfg)), "profile": profile}
     text = json.dumps(payload, sort_keys=True, default=list)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 

@@ -125,7 +125,8 @@ def run_cell(cell: Cell, threads: int | None = None, timeout: int | None = None)
         status, error = ("ok", "") if cell_done(cell) else \
             ("failed", "the notebook finished without writing result_path (save_cell_result)")
     except Exception as exc:  # noqa: BLE001 -- a failing cell must not stop the others
-        status, error = "failed", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else ''}"
+        lines = str(exc).strip().splitlines() or [""]
+        status, error = "failed", f"{type(exc).__name__}: {lines[-1][:300]}"
     return {"status": status, "error": error, "notebook": cell.output_notebook,
             "result_path": cell.result_path, "seconds": time.perf_counter() - start}
 
@@ -378,8 +379,10 @@ def main(argv=None) -> None:
     papers = list(PAPERS) if args.paper == "all" else [args.paper]
     headline_only = args.paper == "all" and args.profile == "quick" and not args.table
     for paper in papers:
-        if args.paper == "all" and PAPERS[paper][1] and not _module_exists(PAPERS[paper][1]):
-            print(f"skipping {paper}: {PAPERS[paper][1]} does not exist yet")
+        notebook, module = PAPERS[paper]
+        if args.paper == "all" and not ((NOTEBOOKS_DIR / notebook).is_file()
+                                        and (module is None or _module_exists(module))):
+            print(f"skipping {paper}: notebooks/{notebook} or {module} does not exist")
             continue
         reproduce(paper, args.profile, args.table, args.seeds, args.jobs, args.executor,
                   args.cluster, timeout=args.timeout, slurm=slurm, headline_only=headline_only)

@@ -54,6 +54,7 @@ _SIGMA = dict(zip(COCO_JOINTS, np.array(
 _SIGMA.update(head_top=.026, upper_neck=.026, pelvis=.066, thorax=.079,
               left_big_toe=.079, right_big_toe=.079, left_small_toe=.079,
               right_small_toe=.079, left_heel=.079, right_heel=.079)
+SIGMA_BY_NAME = _SIGMA                                          # public alias
 _CROWDPOSE_SIGMA = dict(_SIGMA, head_top=.079, upper_neck=.079)   # crowdposetools computeOks
 
 # Limbs by name. COCO: the 'skeleton' of person_keypoints JSON; the others follow mmpose's
@@ -83,7 +84,7 @@ HALPE_LIMBS = _LEGS + _ARMS + _FACE + _FEET + (
     ('left_ear', 'left_shoulder'), ('right_ear', 'right_shoulder'))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # eq by identity: sigmas is an array
 class Skeleton:
     """A dataset's joints (in the dataset's order), left/right pairs, limbs and OKS sigmas."""
     name: str

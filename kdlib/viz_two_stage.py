@@ -43,7 +43,8 @@ def collect_refinements(refiner, dataset, teacher=None, batch_size: int = 32,
         keep['refined'].append(torch.stack(out['refined'], 1).cpu())              # (B, 3, K, 2)
         if teacher is not None:
             t = teacher.eval()(images)
-            keep['teacher'].append(simcc_argmax(t['simcc_x'], t['simcc_y'], refiner.split_ratio)[0].cpu())
+            k = t['simcc_x'].shape[-1] / images.shape[-1]
+            keep['teacher'].append(simcc_argmax(t['simcc_x'], t['simcc_y'], k)[0].cpu())
         for key in ('index', 'joints', 'target_weight'):
             keep[key].append(batch[key])
     data = {k: torch.cat(v).numpy() if v else None for k, v in keep.items()}

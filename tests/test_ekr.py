@@ -1,12 +1,16 @@
 """EKR (paper 002) and the Table 1 distillers: formulas on hand-made tensors, shapes, training steps."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
 from kdlib.methods import distillers as D
 from kdlib.methods import ekr as E
+
+ROOT = Path(__file__).resolve().parents[1]
 
 torch.set_num_threads(1)
 
@@ -219,3 +223,55 @@ def test_mft_fused_kernel_equals_branches():
     x = torch.randn(2, 5, 9, 7)
     torch.testing.assert_close(mft(x), mft.forward_branches(x), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(mft.branch_shares().sum(), torch.tensor(1.0))
+
+
+# ---------------------------------------------------------------------- tables and notebook
+def test_tables_claims_hold_on_the_papers_numbers():
+    from kdlib.paper_tables import ekr as T
+    for name, table in T.TABLES.items():
+        paper = {r.label: dict(r.paper) for r in table.rows}
+        for column, derive in table.derived.items():
+            for label, value in derive(paper).items():
+                paper[label][column] = value
+        if name != 'fig5':                                        # Fig. 5 has no numbers in the text
+            assert all(c.check(paper) for c in table.claims), name
+    assert T.HEADLINE in T.TABLES
+    saving = T.TABLES['table2'].derived['Memory saving (%)']({r.label: r.paper for r in T.TABLES['table2'].rows})
+    assert abs(saving['LiteHRNet18*(Multi-KD)'] - 100 * (1 - 2473 / 2900)) < 1e-9
+    # Fig. 5's centre and Table 1's "Ours" are one cached run
+    a = T.experiment_config('smoke', 0, **T.TABLES['fig5'].rows[4].params)
+    b = T.experiment_config('smoke', 0, **T.TABLES['table1'].rows[-1].params)
+    from kdlib.experiment import config_hash
+    assert config_hash(a) == config_hash(b)
+
+
+NOTEBOOK = ROOT / 'notebooks' / '03_enhanced_knowledge_review.ipynb'
+
+
+@pytest.mark.skipif(not NOTEBOOK.exists(), reason='notebook not written')
+def test_notebook_runs_on_smoke(tmp_path, monkeypatch):
+    papermill = pytest.importorskip('papermill')
+    monkeypatch.setenv('KDLIB_RUNS', str(tmp_path / 'runs'))
+    monkeypatch.setenv('KDLIB_RESULTS', str(tmp_path / 'results'))
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    # one execution covers both modes: the figures of an interactive run, and a driver cell's
+    # cost measurement and saved metrics (a Table 2 cell)
+    result_path = tmp_path / 'cell.json'
+    papermill.execute_notebook(str(NOTEBOOK), str(tmp_path / 'out.ipynb'), cwd=str(NOTEBOOK.parent),
+                               parameters={'profile': 'smoke', 'result_path': str(result_path),
+                                           'figures': True, 'table': 'table2', 'measure_cost': True,
+                                           'cost_batch': 4},
+                               kernel_name='python3', progress_bar=False)
+    import json
+    saved = json.loads(result_path.read_text())['metrics']
+    assert {'Mean', 'params_M', 'Infer memory (MB)', 'Speed (s)'} <= set(saved)
+    assert saved['Infer memory (MB)'] > 0 and saved['Speed (s)'] > 0
+
+
+def test_ekr_vkd_only_builds_nothing_learnable(pair):
+    student, teachers = pair
+    method = E.build_method({'input_size': (32, 24), 'cross_stage': False, 'beta': 1.0},
+                            student, teachers, None)
+    assert sum(p.numel() for p in method.parameters()) == 0 and method.pairs == []
+    history = _train(method, student, teachers, steps=6)
+    assert set(history[0]) == {'simcc_kl', 'vkd'} and history[-1]['vkd'] < history[0]['vkd']

@@ -193,7 +193,7 @@ def test_notebook_runs_on_smoke(tmp_path, monkeypatch):
     monkeypatch.setenv('KDLIB_RUNS', str(tmp_path / 'runs'))
     result = tmp_path / 'cell.json'
     papermill.execute_notebook(str(REPO / 'notebooks' / '05_elpn_mapd.ipynb'), str(tmp_path / 'out.ipynb'),
-                               parameters={'profile': 'smoke', 'result_path': str(result)},
+                               parameters={'profile': 'smoke', 'result_path': str(result), 'figures': True},
                                cwd=str(REPO / 'notebooks'), progress_bar=False, kernel_name='python3')
     metrics = json.loads(result.read_text())['metrics']
     assert {'Mean', 'params_M', 'gflops_paper'} <= set(metrics)

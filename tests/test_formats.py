@@ -86,6 +86,7 @@ def test_mpii_head_boxes_come_from_gt_valid_mat():
         assert np.allclose(r['head_box'], [x1 - 1, y1 - 1, x2 - 1, y2 - 1])
     train, _ = load_mpii(FIX / 'mpii', 'train')
     assert len(train) == 2 and 'head_box' not in train[0]
+    assert train[0]['image_id'] == train[1]['image_id'] and train[1]['ann_id'] == 1   # same image
 
 
 def test_crowdpose_area_and_crowd_index():

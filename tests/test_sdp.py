@@ -151,6 +151,10 @@ def test_method_trains_on_both_columns_and_distils_the_old_prediction():
                                                      torch.ones(2, 2))
             assert terms['sd'].item() == pytest.approx(expect.item(), rel=1e-5)   # Eq. (3), (5)
             assert expect.item() > 0
+            pred = student.conv(seen[:, :, ::4, ::4])                    # both columns
+            target = torch.cat([batch['heatmap'], make_batch(t - 2)['heatmap']])
+            l_gt = sdp.ground_truth_loss(pred, target, torch.ones(4, 2))
+            assert terms['heatmap_mse'].item() == pytest.approx(l_gt.item(), rel=1e-5)   # Eq. (2)
         soft_at[t] = outputs['heatmaps'].detach()
         with torch.no_grad():                       # stand-in for an optimiser step: Theta changes
             student.conv.weight.add_(0.1 * torch.randn_like(student.conv.weight))
@@ -201,6 +205,23 @@ def test_memory_guard_raises_a_clear_error():
         method(make_batch(0), student, {})
 
 
+@pytest.mark.parametrize('num_epochs, fails', [(10, True), (2, False)])
+def test_a_milestone_that_would_overflow_the_buffer_fails_at_once(num_epochs, fails):
+    """s = 1 -> 10 after one epoch of 3 steps: with 9 epochs left the buffer would reach 10 batches
+    (> 5 allowed) and the milestone itself raises; with 1 epoch left it can only reach 1 + 3."""
+    student = TinyNet()
+    method = sdp.SDP(distance=1, max_buffer_gb=5.5 * entry(0).nbytes() / 2**30)
+    method.on_epoch_start(0, num_epochs, 1e-3)
+    for t in range(3):
+        method(make_batch(t), student, {})
+    if fails:
+        with pytest.raises(MemoryError, match='s=10 '):
+            method.on_lr_milestone(1, 0.1)
+    else:
+        method.on_lr_milestone(1, 0.1)
+        assert method.distance == 10
+
+
 def test_bad_parameters_are_rejected():
     with pytest.raises(ValueError, match='unknown SDP parameters'):
         sdp.build_method({'alhpa': 3}, None, {}, None)
@@ -214,7 +235,8 @@ def test_fpd_loss_hand_made():
     student = torch.ones(1, 1, 2, 2)
     teacher = torch.zeros(1, 1, 2, 2)
     target = torch.full((1, 1, 2, 2), 3.0)
-    gt, kd = fpd.fpd_loss(student, teacher, target, torch.ones(1, 1), kd_alpha=0.5)
+    l_gt = sdp.ground_truth_loss(student, target, torch.ones(1, 1))
+    gt, kd = fpd.fpd_loss(l_gt, student, teacher, torch.ones(1, 1), kd_alpha=0.5)
     assert gt.item() == pytest.approx(0.5 * 0.5 * 4)      # (1 - a) * 0.5 * mean((1 - 3)^2)
     assert kd.item() == pytest.approx(0.5 * 0.5 * 1)      # a * 0.5 * mean((1 - 0)^2)
 
@@ -232,10 +254,52 @@ def test_fpd_method_uses_the_teacher_without_gradients():
 
 # ----------------------------------------------------------------------------- notebook
 
+def test_fpd_row_runs_on_smoke_and_counts_its_teacher(tmp_path, monkeypatch):
+    """Table 3's FPD row end to end: the Hourglass-8 teacher is trained first, and its training
+    time and GFLOPs are added to the student's."""
+    monkeypatch.setenv('KDLIB_RUNS', str(tmp_path / 'runs'))
+    from kdlib.experiment import run_experiment
+    from kdlib.viz_sdp import row_config, row_metrics
+    cfg = row_config('smoke', 'hourglass4', 'fpd', 'mpii', seed=0)
+    result = run_experiment(cfg, show_progress=False)
+    teacher = run_experiment(cfg.teachers['teacher'], show_progress=False)
+    metrics = row_metrics(cfg, result)
+    assert metrics['train_time_s'] == pytest.approx(result['train_time_s'] + teacher['train_time_s'])
+    assert metrics['GFLOPs'] == pytest.approx(result['gflops_paper'] + teacher['gflops_paper'])
+    assert teacher['gflops_paper'] > result['gflops_paper'] > 0          # HG-8 vs HG-4
+    assert 'Mean' in metrics and 'Mean@0.1' in metrics
+
+
+def test_paper_tables_are_complete():
+    from kdlib.paper_tables.sdp import HEADLINE, TABLES
+    assert set(TABLES) == {f'table{i}' for i in range(1, 8)} and HEADLINE in TABLES
+    assert len(TABLES['table1'].rows) == 10 and len(TABLES['table5'].rows) == 6
+    t3 = {r.label: r for r in TABLES['table3'].rows}
+    assert t3['OKDHP [CVPR21]'].kind == 'quoted' and t3['FPD [CVPR19]'].params['method'] == 'fpd'
+    ratio = TABLES['table3'].derived['Time ratio']({'HG-4Stacks': {'Training Time (h)': 2.0},
+                                                    'SDP (Ours)': {'Training Time (h)': 3.0}})
+    assert ratio == {'HG-4Stacks': 1.0, 'SDP (Ours)': 1.5}
+    # the claims evaluate on the paper's own numbers as they should
+    paper = {t: {r.label: r.paper for r in TABLES[t].rows} for t in TABLES}
+    for name in ('table4', 'table5', 'table6', 'table7', 'table2'):
+        assert all(c.check(paper[name]) for c in TABLES[name].claims), name
+
+
 @pytest.mark.skipif(not (ROOT / 'notebooks' / '01_sdp.ipynb').exists(), reason='notebook not written')
-def test_notebook_runs_on_smoke(tmp_path):
+def test_notebook_runs_on_smoke(tmp_path, monkeypatch):
     papermill = pytest.importorskip('papermill')
-    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    monkeypatch.setenv('KDLIB_RUNS', str(tmp_path / 'runs'))
+    monkeypatch.setenv('KDLIB_RESULTS', str(tmp_path / 'results'))
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
     papermill.execute_notebook(str(ROOT / 'notebooks' / '01_sdp.ipynb'), str(tmp_path / 'out.ipynb'),
                                parameters={'profile': 'smoke'}, cwd=str(ROOT / 'notebooks'),
                                kernel_name='python3', progress_bar=False)
+    # driver mode: the cached run is reused, figures are skipped, the metrics land in result_path
+    result_path = tmp_path / 'cell.json'
+    papermill.execute_notebook(str(ROOT / 'notebooks' / '01_sdp.ipynb'), str(tmp_path / 'cell.ipynb'),
+                               parameters={'profile': 'smoke', 'result_path': str(result_path),
+                                           'table': 'table4'},
+                               cwd=str(ROOT / 'notebooks'), kernel_name='python3', progress_bar=False)
+    import json
+    saved = json.loads(result_path.read_text())['metrics']
+    assert {'Mean', 'Mean@0.1', 'train_time_s', 'GFLOPs'} <= set(saved)

@@ -193,7 +193,8 @@ def _ddp_worker(rank, world_size, run_dir, init_file):
 
 
 def test_ddp_gloo_two_processes(tmp_path):
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path), str(tmp_path / "init")), nprocs=2, join=True)
+    mp.start_processes(_ddp_worker, args=(2, str(tmp_path), str(tmp_path / "init")), nprocs=2,
+                       join=True, start_method="fork")
     states = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     for key, value in states[0]["params"].items():
         assert torch.equal(value, states[1]["params"][key]), key
@@ -249,3 +250,13 @@ def test_experiment_cache_teachers_and_lock(tmp_path, monkeypatch):
     assert Path(result["run_dir"], "config.json").is_file()
     again = run_experiment(student, show_progress=False)        # finished: stored result returned
     assert again["metrics"] == result["metrics"] and log.read_text().split() == ["7", "7", "0"]
+
+
+def test_bench_train_method_overheads():
+    pytest.importorskip("kdlib.models")
+    from kdlib.profiles import get_profile
+    from kdlib.train.bench import method_overheads
+    rows = method_overheads(get_profile("smoke"), _cfg(batch_size=2), ["supervised", "sdp", "unified"],
+                            steps=1, rounds=1, log=None)
+    by_name = {r["method"]: r for r in rows}
+    assert by_name["sdp"]["ratio_vs_plain"] > 0 and "joint COCO+MPII" in by_name["unified"]["note"]

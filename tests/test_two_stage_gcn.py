@@ -115,6 +115,10 @@ def test_igp_gcn_shapes_identity_start_and_coord_frames():
     torch.testing.assert_close(to_pixels(to_normalised(px, (256, 192)), (256, 192)), px)
     with pytest.raises(ValueError, match='3 feature maps'):
         gcn(pose, feats[:2])
+    opec = IGPGCN(skeleton_adjacency(LIMBS, k), (16, 8, 4), hidden=32, predict='absolute', sample_at='initial')
+    assert all(p.shape == (3, k, 2) and not torch.equal(p, pose[..., :2]) for p in opec(pose, feats))
+    with pytest.raises(ValueError, match='predict'):
+        IGPGCN(skeleton_adjacency(LIMBS, k), (16, 8, 4), predict='delta')
 
 
 def test_progressive_loss_masks_unlabelled_joints_eq6_eq7():
@@ -167,7 +171,7 @@ def test_refiner_output_dict_and_frozen_student_after_steps():
     frozen = copy.deepcopy(base.state_dict())
     refiner = IGPRefiner(base, LIMBS, 5, (32, 24), feature_levels=(2, 1, 0), hidden=16)
     teacher = TinySimCC().eval()
-    method = ProgressiveGCNDistill(block_weights=(0.3, 0.5, 1.0), target='teacher', simcc_split_ratio=2.0)
+    method = ProgressiveGCNDistill(block_weights=(0.3, 0.5, 1.0), target='teacher')
     opt = torch.optim.Adam([p for p in refiner.parameters() if p.requires_grad], lr=1e-2)
     refiner.train()
     assert not base.training                                 # train() keeps the base in eval mode
@@ -194,7 +198,7 @@ def test_stage1_method_terms_and_weight_decay():
     student, teacher = TinySimCC(width=8), TinySimCC(width=12).eval()
     method = TwoStageDistill(LIMBS, np.full(4, 0.25, np.float32), 8, 12, alpha=5e-5, beta=0.1,
                              feature_kd=True, pose_l1=True, pose_structure=True, weight_decay=True,
-                             softargmax_beta=1.0, simcc_split_ratio=2.0)
+                             softargmax_beta=1.0)
     batch = _batch()
     method.on_epoch_start(0, 4, lr=1e-3)
     losses, out = method(batch, student, {'teacher': teacher})
@@ -211,3 +215,55 @@ def test_methods_registered_and_reject_unknown_params():
     assert 'two_stage' in METHODS and 'two_stage_gcn' in METHODS
     with pytest.raises(ValueError, match='unknown'):
         METHODS['two_stage_gcn']({'blok_weights': (1, 1, 1)}, None, {'t': nn.Identity()}, None)
+
+
+# ------------------------------------------------------------------ paper tables and schemes
+
+def test_tables_transcribed_and_rows_map_to_schemes():
+    from kdlib.paper_tables import two_stage_gcn as paper
+    assert paper.HEADLINE in paper.TABLES
+    t4 = paper.TABLES['table4']
+    assert [r.paper['AP'] for r in t4.rows] == [66.7, 67.6, 67.3, 67.7, 68.2, 67.9, 68.7]
+    assert paper.TABLES['table1'].rows[-1].paper['AP'] == 76.2
+    assert paper.TABLES['table3'].rows[-1].paper['APH'] == 59.3
+    for table in paper.TABLES.values():
+        for row in table.run_rows():
+            assert row.params['scheme'] in paper.SCHEMES and row.params['tables'] == ''
+        # every claim holds on the paper's own numbers (the ledger reads the paper right)
+        values = {r.label: r.paper for r in table.rows}
+        for claim in table.claims:
+            assert claim.check(values), claim.text
+
+
+def test_scheme_chains():
+    from kdlib.paper_tables import two_stage_gcn as paper
+    s6 = paper.experiments('scheme6', 'crowdpose', 'smoke', 0)
+    assert list(s6) == ['teacher', 'student', 'refiner']
+    assert s6['student'].method_params == {'feature_kd': True, 'pose_l1': True, 'pose_structure': True}
+    assert s6['refiner'].init_from == s6['student'] and s6['refiner'].student_builder == 'igp_gcn'
+    assert s6['refiner'].lr == 1e-3 and s6['student'].teachers['teacher'] == s6['teacher']
+    s1 = paper.experiments('scheme1', 'crowdpose', 'smoke', 0)
+    assert s1['refiner'].method_params['target'] == 'gt' and s1['refiner'].teachers == {}
+    assert s1['student'].method == 'supervised'
+    assert paper.stage2_epochs(210) == 30 and paper.stage2_epochs(2) == 1
+    with pytest.raises(KeyError, match='unknown scheme'):
+        paper.experiments('scheme7')
+
+
+# ------------------------------------------------------------------ notebook
+
+ROOT = __import__('pathlib').Path(__file__).resolve().parents[1]
+
+
+def test_notebook_runs_on_smoke(tmp_path, monkeypatch):
+    """The whole notebook on smoke, cold run cache: trains teacher, two students and a GCN
+    (~30 s of CPU time; ~80 s wall on a busy 2-core machine)."""
+    papermill = pytest.importorskip('papermill')
+    monkeypatch.setenv('KDLIB_RUNS', str(tmp_path / 'runs'))
+    result = tmp_path / 'cell.json'
+    papermill.execute_notebook(str(ROOT / 'notebooks' / '02_two_stage_gcn.ipynb'), str(tmp_path / 'out.ipynb'),
+                               parameters={'profile': 'smoke', 'result_path': str(result), 'figures': True},
+                               cwd=str(ROOT / 'notebooks'), progress_bar=False, kernel_name='python3')
+    import json
+    metrics = json.loads(result.read_text())['metrics']
+    assert {'AP', 'APH', 'Params(M)', 'GFLOPs'} <= set(metrics)

@@ -139,3 +139,30 @@ def test_total_loss_weights_and_training_steps_reduce_it():
         loss.backward()
         opt.step()
     assert loss.item() < first
+
+
+def test_unified_table_rows_all_run_and_params_valid():
+    from kdlib.paper_tables import unified as paper
+    for table in paper.TABLES.values():
+        for row in table.run_rows():
+            cfg = paper.experiment_config('smoke', 0, **row.params)
+            assert cfg.model in ('rtmpose_t', 'rtmpose_s')
+            assert (cfg.dataset == 'unified') == (row.params['training'] == 'unified')
+            if row.params['training'] == 'unified' and row.params['distill']:
+                assert set(cfg.teachers) == {'coco', 'mpii'}
+
+
+def test_notebook_runs_on_smoke(tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+    papermill = pytest.importorskip('papermill')
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv('KDLIB_RUNS', str(tmp_path / 'runs'))
+    result = tmp_path / 'cell.json'
+    papermill.execute_notebook(str(repo / 'notebooks' / '04_unified_skeleton.ipynb'),
+                               str(tmp_path / 'out.ipynb'),
+                               parameters={'profile': 'smoke', 'result_path': str(result)},
+                               cwd=str(repo / 'notebooks'), progress_bar=False, kernel_name='python3')
+    metrics = json.loads(result.read_text())['metrics']
+    assert {'PCK', 'AP', 'Avg', 'Kpts', 'MPII (PCKh)', 'COCO (AP)', 'Average'} <= set(metrics)
+    assert metrics['Kpts'] == 21

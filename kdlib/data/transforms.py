@@ -88,13 +88,13 @@ def half_body_box(joints: np.ndarray, upper: np.ndarray, aspect_ratio: float, rn
                   padding: float = HALF_BODY_PADDING):
     """Centre/size of the upper or lower half of a person, or (None, None) (HRNet half_body_transform).
 
-    Picks the upper body with probability 0.5 when it has > 2 labelled joints (HRNet draws
-    `np.random.randn() < 0.5`, i.e. ~69 %; the kit uses the 0.5 the paper text describes), else the
-    lower body if it has > 2, else the upper one; needs at least 2 joints.
+    Picks the upper body when it has > 2 labelled joints and a standard normal draw is < 0.5
+    (HRNet's `np.random.randn() < 0.5`, so ~69 % of the time -- kept as in the reference code),
+    else the lower body if it has > 2, else the upper one; needs at least 2 joints.
     """
     labelled = joints[:, 2] > 0
     up, low = joints[labelled & upper, :2], joints[labelled & ~upper, :2]
-    if rng.random() < 0.5 and len(up) > 2:
+    if rng.standard_normal() < 0.5 and len(up) > 2:
         sel = up
     else:
         sel = low if len(low) > 2 else up

@@ -195,8 +195,10 @@ class WeightAllocation(nn.Module):
 class EKR(Method):
     """Cross-stage review distillation + MFT + WA + SimCC vanilla KD (Eq. 1-8).
 
-    ``cross_stage=False`` turns L_fkd off (Table 4's first row = the SimDR student + ``vkd`` flag).
-    After each training step ``last_gamma`` (b, P) and a running per-epoch mean are kept for plots.
+    Switches (Table 4): ``cross_stage`` (L_fkd at all), ``mft``, ``wa``, ``vkd`` (L_vkd); Table 4's
+    first row is the undistilled student (method 'supervised'). Only the enabled parts are built,
+    so every parameter receives a gradient (DDP without ``find_unused_parameters``).
+    Each training step adds its gamma (b, P) to a running per-epoch mean (``training_gamma``).
     """
 
     def __init__(self, s_shapes, t_shapes, alpha=ALPHA, beta=BETA, cross_stage=True, mft=True,
@@ -210,16 +212,17 @@ class EKR(Method):
         self.cross_stage, self.use_mft, self.use_wa, self.vkd = cross_stage, mft, wa, vkd
         self.hcl_levels = tuple(hcl_levels)
         self.s_shapes, self.t_shapes = [tuple(s) for s in s_shapes], [tuple(t) for t in t_shapes]
-        self.pairs = cross_stage_pairs(len(t_shapes), len(s_shapes))
+        self.pairs = cross_stage_pairs(len(t_shapes), len(s_shapes)) if cross_stage else []
         self.align = nn.ModuleDict({f'{l}_{m}': FeatureAlign(self.s_shapes[m], self.t_shapes[l])
                                     for l, m in self.pairs})
         self.abf = nn.ModuleDict({f'{l}_{m}': self._abf(self.t_shapes[l][0], abf_channels,
                                                         fuse=m < len(s_shapes) - 1)
-                                  for l, m in self.pairs}) if fusion == 'abf' else None
-        self.mft = nn.ModuleList(MFT(t[0], mft_kernels, mft_pools) for t in self.t_shapes) if mft else None
-        self.wa = WeightAllocation(len(t_shapes), len(s_shapes), self.pairs, wa_batch, wa_dim,
-                                   wa_temperature) if wa else None
-        self.register_buffer('gamma_sum', torch.zeros(len(self.pairs)))
+                                  for l, m in self.pairs}) if fusion == 'abf' and cross_stage else None
+        self.mft = (nn.ModuleList(MFT(t[0], mft_kernels, mft_pools) for t in self.t_shapes)
+                    if mft and cross_stage else None)
+        self.wa = (WeightAllocation(len(t_shapes), len(s_shapes), self.pairs, wa_batch, wa_dim,
+                                    wa_temperature) if wa and cross_stage else None)
+        self.register_buffer('gamma_sum', torch.zeros(max(1, len(self.pairs))))
         self.register_buffer('gamma_count', torch.zeros(()))
         self.gamma_history: list[list[float]] = []                # per-epoch mean gamma (P,)
         self.last_gamma = None
@@ -331,3 +334,21 @@ def build_method(params: dict, student, teachers, train_set) -> EKR:
     if unknown:
         raise ValueError(f'unknown EKR params {sorted(unknown)}; see kdlib.methods.ekr.EKR')
     return EKR(s_shapes, t_shapes, **params)
+
+
+def restore(result: dict):
+    """(method, student, teacher) of a finished EKR run (``run_experiment``'s result), eval mode.
+
+    The method's learned parts (WA projections, MFT, gamma history) come from the run's checkpoint.
+    """
+    from kdlib.experiment import ExperimentConfig, load_trained, run_experiment
+    from kdlib.train.checkpoint import load_checkpoint
+    cfg = ExperimentConfig.from_dict(result['config'])
+    if cfg.method != 'ekr' or 'teacher' not in cfg.teachers:
+        raise ValueError(f"restore expects an EKR run with a 'teacher', got method {cfg.method!r}")
+    student = load_trained(result)
+    teacher = load_trained(run_experiment(cfg.teachers['teacher'], show_progress=False))
+    params = {**cfg.method_params, 'input_size': tuple(result['input_size'])}
+    method = build_method(params, student, {'teacher': teacher}, None)
+    method.load_state_dict(load_checkpoint(result['checkpoint'])['method'])
+    return method.eval(), student, teacher

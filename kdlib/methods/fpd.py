@@ -7,10 +7,12 @@ training the teacher first.
 Loss (FPD's official code, ilovepose/fast-human-pose-estimation.pytorch, ``lib/core/function.py``
 ``fpd_train`` and ``lib/config/default.py`` ``KD.ALPHA = 0.5``):
 
-    L = (1 - a) * sum_stacks MSE(student_stack, GT) + a * sum_stacks MSE(student_stack, teacher_final)
+    L = (1 - a) * MSE(student, GT) + a * MSE(student, teacher)
 
-both terms HRNet's JointsMSELoss with target weights; the teacher's target is its LAST stack's
-heatmaps, every student stack is supervised by both (intermediate supervision).
+both terms HRNet's JointsMSELoss with target weights, the teacher's target being its final
+heatmaps. The GT term is ``kdlib.methods.base.task_loss`` -- the supervised baseline's own loss --
+so Hourglass stacks are supervised as the baseline supervises them (FPD's code also supervises and
+distils every intermediate stack; the kit applies one rule to every method it compares).
 """
 from __future__ import annotations
 
@@ -18,21 +20,20 @@ import torch
 from torch import Tensor
 
 from kdlib.losses import joints_mse
-from kdlib.methods.base import Method
-from kdlib.methods.sdp import heatmap_stacks
+from kdlib.methods.base import Method, task_loss
 
 KD_ALPHA = 0.5     # FPD code, lib/config/default.py: _C.KD.ALPHA = 0.5
 
 
-def fpd_loss(student_heatmaps: Tensor, teacher_heatmaps: Tensor, target: Tensor,
+def fpd_loss(l_gt: Tensor, student_heatmaps: Tensor, teacher_heatmaps: Tensor,
              target_weight: Tensor, kd_alpha: float = KD_ALPHA) -> tuple[Tensor, Tensor]:
-    """Return the weighted terms ((1 - a) * MSE(GT), a * MSE(teacher)) for one stack.
+    """Return the weighted terms ((1 - a) * L_gt, a * MSE(student, teacher)).
 
-    student_heatmaps, teacher_heatmaps, target: (B, K, h, w); target_weight: (B, K).
+    l_gt: the task loss against the GT; student_heatmaps, teacher_heatmaps: (B, K, h, w);
+    target_weight: (B, K).
     """
-    l_gt = joints_mse(student_heatmaps, target, target_weight)
-    l_kd = joints_mse(student_heatmaps, teacher_heatmaps.detach().to(student_heatmaps.dtype),
-                      target_weight)
+    teacher_heatmaps = teacher_heatmaps.detach().to(student_heatmaps.dtype)
+    l_kd = joints_mse(student_heatmaps, teacher_heatmaps, target_weight)
     return (1.0 - kd_alpha) * l_gt, kd_alpha * l_kd
 
 
@@ -50,10 +51,10 @@ class FPD(Method):
         images = batch['image']                                           # (B, 3, H, W)
         outputs = student(images)
         with torch.no_grad():
-            soft = teacher(images)['heatmaps']                            # (B, K, h, w) final stack
-        gt, kd = zip(*(fpd_loss(h, soft, batch['heatmap'], batch['target_weight'], self.kd_alpha)
-                       for h in heatmap_stacks(outputs)))
-        return {'heatmap_mse': sum(gt), 'kd': sum(kd)}, outputs
+            soft = teacher(images)['heatmaps']                            # (B, K, h, w) final
+        l_gt = sum(task_loss(outputs, batch).values())
+        gt, kd = fpd_loss(l_gt, outputs['heatmaps'], soft, batch['target_weight'], self.kd_alpha)
+        return {'heatmap_mse': gt, 'kd': kd}, outputs
 
 
 def _pick_teacher(teachers: dict, name: str):

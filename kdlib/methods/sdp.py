@@ -34,8 +34,10 @@ Decisions the paper leaves open (each is a parameter or documented behaviour, te
 * Both columns go through ONE forward pass on the concatenated batch (Fig. 2 feeds both columns
   into the model; BatchNorm statistics are over 2B samples). Under DDP each process keeps its own
   buffer of its own shard's batches: the backup column is local data, nothing to synchronise.
-* Multi-stack networks (Hourglass) supervise every stack (intermediate supervision); every stack
-  is distilled towards the stored FINAL heatmaps (as FPD uses the teacher's last stack).
+* L_gt is computed by ``kdlib.methods.base.task_loss`` -- the very loss the supervised baseline
+  uses -- on the concatenated columns, so a baseline/SDP comparison differs only by the method.
+  Multi-stack networks (Hourglass) are therefore supervised as the baseline supervises them, and
+  L_sd distils the final heatmaps (``heatmaps``), the prediction Eq. (3) names.
 * The buffer is not saved in checkpoints (it can be gigabytes); a resumed run refills it. The
   distance s, the step counter, the L_sd history and the tracked-sample snapshots are saved through
   ``get_extra_state``.
@@ -49,20 +51,13 @@ import torch
 from torch import Tensor
 
 from kdlib.losses import joints_mse
-from kdlib.methods.base import Method
+from kdlib.methods.base import Method, task_loss
 
 ALPHA = 3.0        # Eq. (5) weight, Section 4.1 ("set to 3")
 DISTANCE = 1       # initial s, Section 4.1 ("set to ... 1")
 
 
 # ----------------------------------------------------------------------------- losses (pure)
-
-def heatmap_stacks(outputs: dict) -> list[Tensor]:
-    """Every supervised heatmap output, shallow -> final: the Hourglass's earlier stacks
-    (``aux_heatmaps``, intermediate supervision) then ``heatmaps``; ``[heatmaps]`` for one-stage
-    networks."""
-    return [*outputs.get('aux_heatmaps', ()), outputs['heatmaps']]
-
 
 def ground_truth_loss(pred: Tensor, target: Tensor, target_weight: Tensor) -> Tensor:
     """Eq. (2): MSE([H^t_t, H^{t-s}_t], [H^t, H^{t-s}]) -- one mean over the concatenated columns.
@@ -212,6 +207,7 @@ class SDP(Method):
         self.track_index = track_index
         self.buffer = BatchRingBuffer(distance)
         self.step, self.epoch, self.lr = 0, 0, float('nan')
+        self.num_epochs: int | None = None
         self._log_columns = {k: [] for k in HISTORY_COLUMNS}   # one entry per training step
         self._pending: list[Tensor] = []   # (2,) detached [l_gt, l_sd] not yet copied to host
         self.snapshots: list[dict] = []    # tracked sample, one per epoch
@@ -222,7 +218,7 @@ class SDP(Method):
 
     # -- hooks -----------------------------------------------------------------------------
     def on_epoch_start(self, epoch: int, num_epochs: int, lr: float) -> None:
-        self.epoch, self.lr = int(epoch), float(lr)
+        self.epoch, self.num_epochs, self.lr = int(epoch), int(num_epochs), float(lr)
 
     def on_lr_milestone(self, epoch: int, gamma: float) -> None:
         """Eq. (4): s *= gamma when stepping is on. ``gamma`` may be given as the lr multiplier
@@ -231,7 +227,17 @@ class SDP(Method):
             return
         factor = 1.0 / gamma if gamma < 1 else gamma
         _, distance = stepped(1.0, self.buffer.distance, factor)          # Eq. (4)
+        self._check_projection(distance, epoch)
         self.buffer.grow(distance)
+
+    def _check_projection(self, distance: int, epoch: int) -> None:
+        """Fail at the milestone, not hundreds of steps later, if the widened buffer cannot fit:
+        it will hold min(s, batches held + steps left) batches of the current size."""
+        if not len(self.buffer) or epoch <= 0 or self.num_epochs is None:
+            return
+        steps_left = self.step / epoch * (self.num_epochs - epoch)
+        held = min(distance, len(self.buffer) + steps_left)
+        self._raise_if_over(held * self.buffer.nbytes() / len(self.buffer), distance)
 
     # -- training step ---------------------------------------------------------------------
     def forward(self, batch: dict, student, teachers: dict) -> tuple[dict, dict]:
@@ -239,24 +245,22 @@ class SDP(Method):
         n = fresh.shape[0]
         if not student.training:          # evaluation: plain supervised loss, buffer untouched
             outputs = student(fresh)
-            l_gt = sum(joints_mse(h, batch['heatmap'], batch['target_weight'])
-                       for h in heatmap_stacks(outputs))
-            return {'heatmap_mse': l_gt, 'sd': l_gt.new_zeros(())}, outputs
+            terms = task_loss(outputs, batch)
+            return {**terms, 'sd': next(iter(terms.values())).new_zeros(())}, outputs
         backup = self.buffer.backup(self.step)
         if backup is not None and self.buffer_device is not None:
             backup = backup.to(fresh.device)
         images, target, weight = _columns(batch, backup)                   # (2B, ...)
         outputs = student(images)                                          # Eq. (1)
-        stacks = heatmap_stacks(outputs)                                   # each (2B, K, h, w)
-        l_gt = sum(ground_truth_loss(h, target, weight) for h in stacks)   # Eq. (2)
+        terms = task_loss(outputs, {'heatmap': target, 'target_weight': weight})   # Eq. (2)
+        l_gt = sum(terms.values())
         l_sd = l_gt.new_zeros(())
         if backup is not None:
             sd_weight = backup.target_weight if self.sd_target_weight else None
-            l_sd = sum(self_distillation_loss(h[n:], backup.soft, sd_weight)
-                       for h in stacks)                                    # Eq. (3)
+            l_sd = self_distillation_loss(outputs['heatmaps'][n:], backup.soft, sd_weight)  # Eq. (3)
         self._log(l_gt.detach(), l_sd.detach(), 0 if backup is None else self.step - backup.step)
         self._remember(batch, outputs['heatmaps'][:n].detach())
-        return {'heatmap_mse': l_gt, 'sd': self.alpha * l_sd}, _slice_batch(outputs, n)  # Eq. (5)
+        return {**terms, 'sd': self.alpha * l_sd}, _slice_batch(outputs, n)           # Eq. (5)
 
     def _remember(self, batch: dict, soft: Tensor) -> None:
         entry = BufferEntry(self.step, batch['image'], batch['heatmap'], batch['target_weight'],
@@ -270,11 +274,14 @@ class SDP(Method):
 
     def _check_memory(self, entry_bytes: int) -> None:
         """Refuse to store more than ``max_buffer_gb`` (checked on the bytes actually held)."""
-        held = self.buffer.nbytes() + entry_bytes if len(self.buffer) < self.buffer.distance \
-            else self.buffer.nbytes()
-        if held / 2**30 > self.max_buffer_gb:
+        growing = len(self.buffer) < self.buffer.distance
+        self._raise_if_over(self.buffer.nbytes() + (entry_bytes if growing else 0),
+                            self.buffer.distance)
+
+    def _raise_if_over(self, nbytes: float, distance: int) -> None:
+        if nbytes / 2**30 > self.max_buffer_gb:
             raise MemoryError(
-                f'SDP buffer of s={self.buffer.distance} batches would hold {held / 2**30:.1f} GiB '
+                f'SDP buffer of s={distance} batches would hold {nbytes / 2**30:.1f} GiB '
                 f'(> max_buffer_gb={self.max_buffer_gb}). Lower the initial s or the batch size, '
                 f"turn stepping off, use buffer_device='cpu', or raise max_buffer_gb.")
 

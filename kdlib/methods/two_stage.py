@@ -73,12 +73,10 @@ STAGE1_DEFAULTS = dict(
     weight_decay=True,           # Eq. (4): gamma(t); False holds gamma = 1
     edge_weights='inverse_length',   # not in the paper ("as in [18]"): see module docstring
     softargmax_beta=1.0,         # not in the paper: logit scale of the differentiable decoding
-    simcc_split_ratio=2.0,       # SimCC's k for 256x192 inputs (SimCC, Sec. 4)
 )
 STAGE2_DEFAULTS = dict(
     block_weights=(0.3, 0.5, 1.0),   # Sec. IV-B: delta, lambda, xi of Eq. (7)
     target='teacher',                # Eq. (6); 'gt' = Table IV scheme 1
-    simcc_split_ratio=2.0,
 )
 
 
@@ -162,6 +160,11 @@ def _single_teacher(teachers: dict[str, nn.Module]) -> nn.Module:
     return next(iter(teachers.values()))
 
 
+def _split_ratio(out: dict, batch: dict) -> float:
+    """SimCC's k, read off the output: x bins / input width (as kdlib.decode.predict does)."""
+    return out['simcc_x'].shape[-1] / batch['image'].shape[-1]
+
+
 def _require_simcc(out: dict, who: str) -> None:
     if 'simcc_x' not in out:
         raise ValueError(f"TwoStage-GCN needs SimCC models (head='simcc'); the {who} returned "
@@ -174,12 +177,12 @@ class TwoStageDistill(Method):
     def __init__(self, limbs: Sequence[tuple[int, int]], edge_weights: np.ndarray,
                  student_channels: int, teacher_channels: int, alpha: float, beta: float,
                  feature_kd: bool, pose_l1: bool, pose_structure: bool, weight_decay: bool,
-                 softargmax_beta: float, simcc_split_ratio: float):
+                 softargmax_beta: float):
         super().__init__()
         self.alpha, self.beta = alpha, beta
         self.feature_kd, self.pose_l1, self.pose_structure = feature_kd, pose_l1, pose_structure
         self.weight_decay, self.softargmax_beta = weight_decay, softargmax_beta
-        self.split_ratio, self.gamma = simcc_split_ratio, 1.0
+        self.gamma = 1.0
         self.register_buffer('limbs', torch.as_tensor(limbs, dtype=torch.long).reshape(-1, 2))
         self.register_buffer('edge_weights', torch.as_tensor(edge_weights, dtype=torch.float32))
         self.align = nn.Conv2d(student_channels, teacher_channels, 1) if feature_kd else None  # Eq. (1) conv1x1
@@ -202,8 +205,9 @@ class TwoStageDistill(Method):
             aligned = self.align(out['feature'])                                  # (B, C_tea, h, w)
             losses['feature'] = self.gamma * self.alpha * feature_distill_loss(aligned, t_out['feature'])
         if self.pose_l1 or self.pose_structure:
-            p_stu = simcc_softargmax(out['simcc_x'], out['simcc_y'], self.split_ratio, self.softargmax_beta)
-            p_tea = simcc_softargmax(t_out['simcc_x'], t_out['simcc_y'], self.split_ratio, self.softargmax_beta)
+            k = _split_ratio(out, batch)
+            p_stu = simcc_softargmax(out['simcc_x'], out['simcc_y'], k, self.softargmax_beta)
+            p_tea = simcc_softargmax(t_out['simcc_x'], t_out['simcc_y'], k, self.softargmax_beta)
             losses['pose'] = self.gamma * self.beta * pose_distill_loss(                # Eq. (5)
                 p_stu, p_tea, self.limbs, self.edge_weights, self.pose_l1, self.pose_structure)
         return losses, out
@@ -227,11 +231,11 @@ def progressive_gcn_loss(refined: Sequence[Tensor], target: Tensor, mask: Tensor
 class ProgressiveGCNDistill(Method):
     """Stage 2, Eq. (7): the IGP-GCN of an `IGPRefiner` student learns the teacher's pose."""
 
-    def __init__(self, block_weights: Sequence[float], target: str, simcc_split_ratio: float):
+    def __init__(self, block_weights: Sequence[float], target: str):
         super().__init__()
         if target not in ('teacher', 'gt'):
             raise ValueError(f"stage-2 target must be 'teacher' (Eq. 6) or 'gt' (scheme 1), got {target!r}")
-        self.block_weights, self.target, self.split_ratio = tuple(block_weights), target, simcc_split_ratio
+        self.block_weights, self.target = tuple(block_weights), target
 
     def forward(self, batch: dict, student: nn.Module, teachers: dict[str, nn.Module]):
         out = student(batch['image'])
@@ -242,11 +246,11 @@ class ProgressiveGCNDistill(Method):
             with torch.no_grad():
                 t_out = _single_teacher(teachers)(batch['image'])
             _require_simcc(t_out, 'teacher')
-            target, _ = simcc_argmax(t_out['simcc_x'], t_out['simcc_y'], self.split_ratio)
+            target, _ = simcc_argmax(t_out['simcc_x'], t_out['simcc_y'], _split_ratio(t_out, batch))
         else:
             target = batch['joints'][..., :2]
         mask = batch['target_weight'] > 0                                         # M of Eq. (6)
-        total, per_block = progressive_gcn_loss(out['refined'], target, mask, self.block_weights)
+        _, per_block = progressive_gcn_loss(out['refined'], target, mask, self.block_weights)
         losses = {f'gcn{i + 1}': w * l for i, (w, l) in enumerate(zip(self.block_weights, per_block))}
         return losses, out
 

@@ -11,8 +11,10 @@ intermediate supervision, shallow -> deep); `stages` = each stack's feature (B, 
 `multiscale` = the last hourglass's decoder outputs, high -> low ((B, C, H/4 / 2^i, W/4 / 2^i),
 i = 0..depth-1); `feature` = the last stack's feature the head reads.
 
-Sizes: SDP Table 3 quotes 14.3 GFLOPs for HG-4 (MPII 256x256) and ELPN Table 1 quotes 25.6M /
-26.2G for the 8-stack model; both are checked in tests/test_models.py (see the table there).
+Sizes (measured, 16 joints, 256x256): HG-4 12.86M, 13.69 GFLOPs in the HRNet convention, 14.70
+true GMACs — SDP Table 3 quotes 14.3 (from OKDHP, whose counter is not HRNet's: +2.8% / -4.3%);
+HG-8 25.43M / 25.56G (ELPN Table 1: 25.6M / 26.2G, labelled 256x192, but at 256x192 the network
+reads 19.18G, so the quote is the 256x256 figure).
 """
 from __future__ import annotations
 

@@ -15,6 +15,15 @@ Outputs (CONTRACTS.md): `stages` = highest-resolution map of each stage, shallow
 Bottleneck output (B, 4*stem, H/4, W/4), then branch 0 of stages 2, 3, 4 (B, W, H/4, W/4));
 `multiscale` = the last EU's four parallel branch outputs before its final fusion, high -> low
 resolution ((B, W*2^i, H/2^(i+2), W/2^(i+2))); `feature` = the fused stage-4 map the head reads.
+
+Sizes (measured with `summary`, HRNet convention): W32 256x192 28.54M / 7.12G, W48 63.60M / 14.61G
+(papers: 28.5 / 7.1, 63.6 / 14.6); with the SimCC head +2.75M (31.29M, 66.35M; TwoStage-GCN Table I:
+31 / 66.3). ELPN Table 4 (256x256, widths 8/16/32/64): 2.14/7.45/28.54/112.6M, 1.84/3.41/9.49/33.39G,
+all within 2% of the table. ELPN Table 5 (EUs) cannot be matched by any build: its rows imply
++1.7M per stage-3 EU and +7.0M per stage-4 EU ((1,2,1) -> (1,2,2)), which contradicts its own
+(1,1,3) 23.4M and (1,4,3) 28.5M rows; this build gives (1,1,1) 9.30M, (1,2,1) 11.01M, (1,3,1)
+12.71M, (1,2,2) 18.07M (tables: 10.1/11.8/13.5/18.8), (1,1,3) 23.42M and (1,4,3) 28.54M (exact);
+its FLOPs agree within 2% on every row.
 """
 from __future__ import annotations
 
@@ -93,6 +102,8 @@ class HRNet(nn.Module):
                  blocks: int = 4, stem_channels: int = 64, stage1_blocks: int = 4, light: bool = False,
                  gc: bool = False, gc_final: bool = False, gc_ratio: float = 1 / 16):
         super().__init__()
+        if len(eus) != 3 or min(eus) < 1:
+            raise ValueError(f"eus = exchange units of stages 2-4, three integers >= 1; got {eus!r}")
         c = stem_channels
         self.stem = nn.Sequential(conv_bn(3, c, 3, 2), conv_bn(c, c, 3, 2))
         self.stage1 = nn.Sequential(

@@ -20,7 +20,9 @@ engineer/models/backbones/SemGCN_Attention + common/semgcn_helper.py), re-writte
     attention (a squeeze-excitation over the K nodes, x + x * sigmoid(.));
   * an extra first block without image features before the three image-guided ones (the paper's
     "second-to-fourth resGCN attention blocks"); F_1..F_3 = the 1/16, 1/8, 1/4 maps;
-  * coordinates live in grid_sample's normalised [-1, 1] frame (align_corners=False).
+  * coordinates live in grid_sample's normalised [-1, 1] frame (align_corners=False);
+  * node input = (x, y, confidence), width 128 (OPEC-Net's CrowdPose config: coords_dim=(3, 2),
+    hid_dim=[128] * 5).
 Choices of the kit (parameters):
   * `predict='offset'` (default): block i outputs a correction, P_i = P_{i-1} + dP_i, with a
     zero-initialised output layer, so an untrained refiner returns P_init exactly and a short
@@ -191,11 +193,11 @@ class IGPRefiner(nn.Module):
     """
 
     def __init__(self, base: nn.Module, limbs, num_joints: int, input_size: tuple[int, int],
-                 simcc_split_ratio: float = 2.0, feature_levels: Sequence[int] = (2, 1, 0),
+                 feature_levels: Sequence[int] = (2, 1, 0),
                  hidden: int = 128, predict: str = 'offset', sample_at: str = 'current'):
         super().__init__()
         self.base, self.input_size = base, tuple(input_size)
-        self.split_ratio, self.feature_levels = simcc_split_ratio, tuple(feature_levels)
+        self.feature_levels = tuple(feature_levels)
         for p in self.base.parameters():
             p.requires_grad_(False)
         self.base.eval()
@@ -224,7 +226,8 @@ class IGPRefiner(nn.Module):
     def forward(self, images: torch.Tensor) -> dict:
         with torch.no_grad():
             out = self.base(images)
-            init, scores = simcc_argmax(out['simcc_x'], out['simcc_y'], self.split_ratio)
+            k = out['simcc_x'].shape[-1] / images.shape[-1]                       # SimCC split ratio
+            init, scores = simcc_argmax(out['simcc_x'], out['simcc_y'], k)
         pose = torch.cat([to_normalised(init, self.input_size), scores[..., None]], -1)  # (B, K, 3)
         features = [out['multiscale'][i] for i in self.feature_levels]          # coarse -> fine
         refined = [to_pixels(p, self.input_size) for p in self.gcn(pose, features)]
@@ -233,7 +236,7 @@ class IGPRefiner(nn.Module):
 
 
 REFINER_PARAMS = ('hidden', 'predict', 'sample_at', 'feature_levels')
-HIDDEN_BY_VARIANT = {'paper': 128, 'classroom': 64, 'smoke': 16}   # OPEC-Net: 128; smaller nets scaled
+HIDDEN_BY_VARIANT = {'paper': 128, 'classroom': 64, 'smoke': 16}   # OPEC-Net's 128; scaled with the zoo's variants
 
 
 def build_refiner_student(cfg, profile: dict, num_joints: int, input_size, init_checkpoint: str | None):
@@ -253,7 +256,6 @@ def build_refiner_student(cfg, profile: dict, num_joints: int, input_size, init_
     params = dict(cfg.model_params)
     refiner = {k: params.pop(k) for k in REFINER_PARAMS if k in params}
     refiner.setdefault('hidden', HIDDEN_BY_VARIANT.get(profile['model_variant'], 128))
-    split = cfg.pipeline.get('simcc_split_ratio', params.get('simcc_split_ratio', 2.0))
     base = build_model(cfg.model, num_joints, head='simcc', input_size=tuple(input_size),
                        variant=profile['model_variant'], **params)
     if init_checkpoint is not None:
@@ -261,5 +263,4 @@ def build_refiner_student(cfg, profile: dict, num_joints: int, input_size, init_
     skeleton = SKELETONS[cfg.dataset]
     if skeleton.num_joints != num_joints:
         raise ValueError(f'skeleton {cfg.dataset!r} has {skeleton.num_joints} joints, the data {num_joints}')
-    return IGPRefiner(base, skeleton.limbs, num_joints, tuple(input_size), simcc_split_ratio=split,
-                      **refiner)
+    return IGPRefiner(base, skeleton.limbs, num_joints, tuple(input_size), **refiner)

@@ -10,6 +10,11 @@ conv to the heatmaps (or, with the EKR paper's SimDR head, the SimCC linear laye
 
 Outputs: `stages` = [stem (B, 32, H/4, W/4), branch 0 of stages 2, 3, 4 (B, 40, H/4, W/4)];
 `multiscale` = the four stage-4 outputs, high -> low; `feature` = IterativeHead output (B, 40, H/4, W/4).
+
+Sizes (measured, 256x192): Lite-HRNet-18 1.13M / 0.185 GFLOPs (HRNet convention; 0.199 true GMACs),
+-30 1.76M / 0.288 (EKR Tables 2-3: 1.1M / 1.8M). EKR lists its SimDR models (LiteHRNet*) at the
+heatmap models' sizes, but SimDR's flatten + linear head adds 2.75M at 256x192 and 4.2M at
+256x256 (Lite-HRNet-18 SimDR, 256x256: 5.33M); the kit reports what it measures.
 """
 from __future__ import annotations
 

@@ -19,14 +19,15 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 
-def _paper_macs(model: nn.Module, x: torch.Tensor) -> int:
-    total = [0]
+def _count(model: nn.Module, x: torch.Tensor) -> tuple[int, float]:
+    """One forward: (paper-convention MACs from module hooks, true MACs from FlopCounterMode)."""
+    paper = [0]
 
     def conv_hook(module, inputs, output):
-        total[0] += module.weight.numel() * output.shape[2:].numel() * output.shape[0]
+        paper[0] += module.weight.numel() * output.shape[2:].numel() * output.shape[0]
 
     def linear_hook(module, inputs, output):
-        total[0] += module.in_features * output.numel()
+        paper[0] += module.in_features * output.numel()
 
     handles = []
     for m in model.modules():
@@ -35,18 +36,18 @@ def _paper_macs(model: nn.Module, x: torch.Tensor) -> int:
         elif isinstance(m, nn.Linear):
             handles.append(m.register_forward_hook(linear_hook))
     try:
-        model(x)
+        with FlopCounterMode(display=False) as counter:
+            model(x)
     finally:
         for h in handles:
             h.remove()
-    return total[0]
+    return paper[0], counter.get_total_flops() / 2
 
 
 @torch.no_grad()
 def summary(model: nn.Module, input_size: tuple[int, int]) -> dict[str, float]:
     """params_M (all parameters / 1e6), gflops_paper (HRNet convention, /1024^3), gflops_true (/1e9),
-    for one image of `input_size` = (H, W). For a fast count of a big model, build it under
-    `with torch.device('meta'):` (shapes only, no weights are initialised or multiplied)."""
+    for one image of `input_size` = (H, W)."""
     if len(input_size) != 2:
         raise ValueError(f"input_size must be (H, W), got {input_size!r}")
     was_training = model.training
@@ -54,10 +55,7 @@ def summary(model: nn.Module, input_size: tuple[int, int]) -> dict[str, float]:
     try:
         param = next(model.parameters())
         x = torch.zeros(1, 3, *input_size, device=param.device, dtype=param.dtype)
-        paper = _paper_macs(model, x)
-        with FlopCounterMode(display=False) as counter:
-            model(x)
-        true = counter.get_total_flops() / 2
+        paper, true = _count(model, x)
     finally:
         model.train(was_training)
     return {'params_M': sum(p.numel() for p in model.parameters()) / 1e6,

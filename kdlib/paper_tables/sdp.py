@@ -149,7 +149,8 @@ TABLES = {
                       _time_ratio_below('SDP (Ours)', 'FPD [CVPR19]')),
                 Claim('SDP adds no inference cost: same GFLOPs as the Hourglass-4 baseline',
                       _same_gflops('SDP (Ours)', 'HG-4Stacks')),
-                Claim('SDP improves the Hourglass-4 baseline', _improves([('HG-4Stacks', 'SDP (Ours)')], 'Mean')),
+                Claim('SDP improves the Hourglass-4 baseline',
+                      _improves([('HG-4Stacks', 'SDP (Ours)')], 'Mean')),
                 Claim('SDP is at least as accurate as FPD (PCKh@0.5)',
                       _ordered(['SDP (Ours)', 'FPD [CVPR19]'], 'Mean', strict=False))]),
     'table4': Table(

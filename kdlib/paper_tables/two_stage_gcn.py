@@ -3,7 +3,7 @@ Two-stage Distillation and Progressive Graph Neural Network"): Tables I-IV trans
 claims the kit checks, and the schemes of Table IV as experiment configs.
 
 Run rows carry the notebook parameters of ``notebooks/02_two_stage_gcn.ipynb``: ``dataset``,
-``scheme`` (a key of ``SCHEMES``) and ``compare=''`` (a driver cell trains only its own row).
+``scheme`` (a key of ``SCHEMES``) and ``tables=''`` (a driver cell trains only its own row).
 ``experiments(scheme, dataset, profile, seed)`` turns a scheme into the chain of
 ``ExperimentConfig`` runs (teacher -> stage-1 student -> stage-2 refiner), cached by the runner, so
 rows that share a run (the teacher, the stage-1 student of schemes 4 and 6) train it once.
@@ -117,20 +117,31 @@ def run_row(scheme: str, dataset: str = 'crowdpose', profile: str = 'smoke', see
     return {'runs': results, 'result': final, 'metrics': metrics}
 
 
-def table_results(table: Table, profile: str = 'smoke', seed: int = 0,
+def is_cached(scheme: str, dataset: str, profile: str, seed: int = 0) -> bool:
+    """Whether every run of the scheme has a finished result (nothing would train)."""
+    from kdlib.experiment import run_dir_of
+    runs = experiments(scheme, dataset, profile, seed)
+    return all((run_dir_of(cfg) / 'result.json').is_file() for cfg in runs.values())
+
+
+def table_results(table: Table, profile: str = 'smoke', seed: int = 0, train: bool = True,
                   show_progress: bool = True) -> dict[str, list[dict]]:
-    """Run every run-row of `table` for one seed: {row label: [{column: value}]} (the shape
-    `kdlib.reproduce.assemble_table` and `kdlib.paper_tables.aggregate` take)."""
+    """The run-rows of `table` for one seed: {row label: [{column: value}]} (the shape
+    `kdlib.reproduce.assemble_table` and `kdlib.paper_tables.aggregate` take).
+    `train=False` only reads rows already in the run cache (the others are left out: 'not run')."""
     out = {}
     for row in table.run_rows():
-        metrics = run_row(row.params['scheme'], row.params['dataset'], profile, seed, show_progress)['metrics']
+        scheme, dataset = row.params['scheme'], row.params['dataset']
+        if not train and not is_cached(scheme, dataset, profile, seed):
+            continue
+        metrics = run_row(scheme, dataset, profile, seed, show_progress)['metrics']
         out[row.label] = [{c: metrics[c] for c in table.columns if c in metrics}]
     return out
 
 
 # ----------------------------------------------------------------------------- table helpers
 def _run(dataset: str, scheme: str) -> dict:
-    return dict(dataset=dataset, scheme=scheme, compare='')
+    return dict(dataset=dataset, scheme=scheme, tables='')
 
 
 def _values(columns: list[str], values: list) -> dict[str, float]:

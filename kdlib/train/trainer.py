@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +112,7 @@ def _check_finite(terms: dict, epoch: int, step: int) -> torch.Tensor:
     values = torch.stack([v.detach().float() for v in terms.values()])  # (T,)
     if not bool(torch.isfinite(values).all()):
         bad = {n: v for n, v in zip(terms, values.tolist()) if not math.isfinite(v)}
-        raise NonFiniteLossError(f"non-finite loss term(s) {bad} at epoch {epoch}, step {step}; "
+        raise NonFiniteLossError(f"non-finite loss term(s) {bad} at epoch {epoch + 1}, step {step}; "
                                  "lower the learning rate or check that term's inputs")
     return values
 
@@ -129,8 +129,6 @@ def train_one_epoch(step_module: nn.Module, loader, optimizer, scheduler, scaler
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not show_progress)
     for step, batch in enumerate(bar):
         data_wait += time.perf_counter() - tick
-        if cfg.max_steps_per_epoch is not None and step >= cfg.max_steps_per_epoch:
-            break
         batch = to_device(batch, device, channels_last)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             terms, _ = step_module(batch, teachers)
@@ -150,10 +148,12 @@ def train_one_epoch(step_module: nn.Module, loader, optimizer, scheduler, scaler
         num_steps += 1
         if step % 10 == 0:
             bar.set_postfix(loss=f"{float(values.sum()):.4g}")
+        if cfg.max_steps_per_epoch is not None and num_steps >= cfg.max_steps_per_epoch:
+            break
         tick = time.perf_counter()
     elapsed = time.perf_counter() - start
     if sums is None:
-        raise ValueError(f"epoch {epoch}: the training loader produced no batch "
+        raise ValueError(f"epoch {epoch + 1}: the training loader produced no batch "
                          f"(dataset of {len(loader.dataset)} samples, batch_size {cfg.batch_size})")
     means = ddp.all_reduce_mean(sums / num_steps)  # (T,)
     stats = {f"loss/{n}": float(v) for n, v in zip(names, means.tolist())}
@@ -273,7 +273,7 @@ def fit(student: nn.Module, method: nn.Module, train_set, val_set, cfg: TrainCon
                                              scheduler, scaler)
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "train_config.json", json.dumps(vars(cfg), indent=1, default=list))
+        atomic_write_text(run_dir / "train_config.json", json.dumps(asdict(cfg), indent=1, default=list))
         if config is not None:
             atomic_write_text(run_dir / "config.json", json.dumps(config, indent=1, default=list))
     persistent = cfg.device.startswith("cuda")

@@ -48,7 +48,8 @@ def load_mpii(root, split: str = 'train') -> tuple[list[dict], dict]:
     entries = read_json('mpii', ann_file)
     if not isinstance(entries, list):
         raise malformed('mpii', ann_file, 'expected a JSON list of person entries')
-    records = [_record(ann_file, i, e, image_dir) for i, e in enumerate(entries)]
+    image_ids: dict[str, int] = {}               # MPII has no image ids: number images in order
+    records = [_record(ann_file, i, e, image_dir, image_ids) for i, e in enumerate(entries)]
     info = dict(dataset='mpii', ann_file=str(ann_file.resolve()), skeleton=SKELETONS['mpii'],
                 image_dir=str(image_dir.resolve()))
     if ann_file.stem == 'valid':
@@ -60,7 +61,7 @@ def load_mpii(root, split: str = 'train') -> tuple[list[dict], dict]:
     return records, info
 
 
-def _record(path, i, entry, image_dir) -> dict:
+def _record(path, i, entry, image_dir, image_ids: dict) -> dict:
     require_keys('mpii', path, entry, ('image', 'center', 'scale', 'joints', 'joints_vis'),
                  f'entry #{i}')
     num_joints = SKELETONS['mpii'].num_joints
@@ -79,7 +80,8 @@ def _record(path, i, entry, image_dir) -> dict:
     joints[:, 2] = np.where(vis > 0, 2.0, 0.0)
     joints[vis <= 0, :2] = 0.0
     box = square_box(center, scale)
-    return dict(image_file=str((Path(image_dir) / entry['image']).resolve()), image_id=i,
+    image_id = image_ids.setdefault(str(entry['image']), len(image_ids))
+    return dict(image_file=str((Path(image_dir) / entry['image']).resolve()), image_id=image_id,
                 ann_id=i, dataset='mpii', bbox=box, joints=joints, score=1.0,
                 area=float(box[2] * box[3]))
 

@@ -126,7 +126,8 @@ def forward_kinematics(p: dict, a: dict) -> np.ndarray:
     for side, sgn in (('left', 1.0), ('right', -1.0)):
         k = side[0] + '_'
         sho = X[J['thorax']] + torso @ [sgn * p['shoulder'] / 2, -0.02, -0.01]
-        upper = torso @ rot_z(sgn * r[k + 'sho_abd']) @ rot_x(-r[k + 'sho_flex']) @ rot_y(sgn * r[k + 'arm_twist'])
+        upper = (torso @ rot_z(sgn * r[k + 'sho_abd']) @ rot_x(-r[k + 'sho_flex'])
+                 @ rot_y(sgn * r[k + 'arm_twist']))
         elbow = sho + upper @ (p['upper_arm'] * DOWN)
         wrist = elbow + upper @ rot_x(-r[k + 'elbow']) @ (p['forearm'] * DOWN)
         X[J[side + '_shoulder']], X[J[side + '_elbow']], X[J[side + '_wrist']] = sho, elbow, wrist

@@ -28,7 +28,7 @@ from kdlib.data.synthpose import writers
 from kdlib.data.synthpose.domains import DOMAINS
 from kdlib.data.synthpose.render import NoiseBank, render_scene
 
-VERSION = 1                       # bump when the generator's output changes
+VERSION = 2                       # bump when the generator's output changes
 FORMATS = ('coco', 'mpii', 'crowdpose', 'halpe')
 STAMP = 'synthpose.json'
 CHUNK = 64
@@ -75,6 +75,10 @@ def _render_chunk(task) -> list[dict]:
     return out
 
 
+def _init_worker() -> None:
+    cv2.setNumThreads(0)          # one process per core already (as in DataLoader workers)
+
+
 def _size(image_size) -> tuple[int, int]:
     if isinstance(image_size, int):
         return image_size, image_size
@@ -104,7 +108,9 @@ def generate(root, *, num_train: int, num_val: int, image_size=(192, 256), seed:
     if workers == 1:
         chunks = [_render_chunk(t) for t in tasks]
     else:
-        with get_context('fork' if hasattr(os, 'fork') else 'spawn').Pool(workers) as pool:
+        # fork (as torch DataLoader workers): 'spawn' would re-import torch via kdlib.data.
+        ctx = get_context('fork' if hasattr(os, 'fork') else 'spawn')
+        with ctx.Pool(workers, initializer=_init_worker) as pool:
             chunks = pool.map(_render_chunk, tasks, chunksize=1)
     rendered = {}
     for t, chunk in zip(tasks, chunks):

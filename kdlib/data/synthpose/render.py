@@ -46,7 +46,8 @@ def background(rng, domain, height: int, width: int) -> np.ndarray:
     """(H, W, 3) uint8: a gradient plus random clutter (or a wall/floor indoor scene)."""
     c0, c1 = rng.uniform(30, 230, 3), rng.uniform(30, 230, 3)
     t = np.linspace(0, 1, height)[:, None, None]
-    img = np.repeat((c0 * (1 - t) + c1 * t).astype(np.uint8), width, axis=1)   # (H, W, 3)
+    img = cv2.resize((c0 * (1 - t) + c1 * t).astype(np.uint8), (width, height),
+                     interpolation=cv2.INTER_NEAREST)                     # (H, W, 3) gradient
     if domain.background == 'indoor':
         horizon = int(rng.uniform(0.45, 0.8) * height)
         img[horizon:] = rng.uniform(40, 200, 3).astype(np.uint8)

@@ -24,7 +24,7 @@ def _atomic_json(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.tmp')
     with open(tmp, 'w') as f:
-        json.dump(obj, f, separators=(',', ':'))
+        f.write(json.dumps(obj, separators=(',', ':')))   # dumps uses the C encoder, dump does not
     os.replace(tmp, path)
 
 
