@@ -5,7 +5,7 @@ notebook's papermill parameters pass straight through).
 | profile   | purpose                                                   | data                       |
 |-----------|-----------------------------------------------------------|----------------------------|
 | smoke     | CI: seconds per run, numbers meaningless                  | tiny SynthPose             |
-| quick     | README main job: each notebook's headline comparison once | classroom's SynthPose      |
+| quick     | README main job: each notebook's headline comparison once | small SynthPose (600 images) |
 | classroom | every table, 3 seeds, small scale on a CPU                | small SynthPose            |
 | gpu       | papers' input sizes and architectures on one GPU          | large SynthPose            |
 | paper     | the papers' full protocol on the real datasets            | ``data/<dataset>/``        |
@@ -55,21 +55,24 @@ def _profile(data_root, synthpose, input_size, model_variant, epochs, batch_size
                 device="cuda" if torch.cuda.is_available() else "cpu")
 
 
-# Sizes were chosen from training throughput measured on a shared 2-core CPU (``python -m
-# kdlib.bench train``): classroom ~1200 person crops per epoch at 128x96 (a few minutes per run),
-# quick the same data at 64x48 for 2 epochs (about a minute per run for the light models).
-_CLASSROOM_DATA = dict(num_train=600, num_val=150, image_size=(192, 256), seed=0)
+# Sizes come from training throughput measured on an idle 2-core CPU (2 threads, batch 32,
+# classroom variants): at 128x96 SBL-R50 ~190 images/s, HRNet-W32 ~100, Lite-HRNet-18 ~90,
+# Hourglass-4 (128x128) ~70, RTMPose-t ~240; at 64x48 roughly twice that. Classroom: ~2400 person
+# crops x 10 epochs at 128x96 = a few minutes per run. Quick: its own 600-image SynthPose (~1200
+# crops) at 64x48 for 4 epochs = well under a minute per run, so that the ~25 runs of the five
+# headline tables fit the ~20 minutes of the README main job.
+_CLASSROOM_DATA = dict(num_train=1200, num_val=200, image_size=(192, 256), seed=0)
 
 PROFILES: dict[str, dict] = {
     "smoke": _profile("data/synthpose/smoke", dict(num_train=24, num_val=12, image_size=(96, 128), seed=0),
                       _input_sizes((64, 48), (64, 64)), "smoke", epochs=2, batch_size=8,
                       val_every=1, seeds=(0,), num_workers=0, warmup_iters=2),
-    "quick": _profile("data/synthpose/classroom", dict(_CLASSROOM_DATA),
-                      _input_sizes((64, 48), (64, 64)), "classroom", epochs=2, batch_size=32,
-                      val_every=2, seeds=(0,), num_workers=1, warmup_iters=10),
+    "quick": _profile("data/synthpose/quick", dict(num_train=600, num_val=150, image_size=(192, 256), seed=0),
+                      _input_sizes((64, 48), (64, 64)), "classroom", epochs=4, batch_size=32,
+                      val_every=4, seeds=(0,), num_workers=1, warmup_iters=20),
     "classroom": _profile("data/synthpose/classroom", dict(_CLASSROOM_DATA),
-                          _input_sizes((128, 96), (128, 128)), "classroom", epochs=6, batch_size=32,
-                          val_every=3, seeds=(0, 1, 2), num_workers=1, warmup_iters=30),
+                          _input_sizes((128, 96), (128, 128)), "classroom", epochs=10, batch_size=32,
+                          val_every=5, seeds=(0, 1, 2), num_workers=1, warmup_iters=100),
     "gpu": _profile("data/synthpose/gpu", dict(num_train=40000, num_val=2000, image_size=(480, 640), seed=0),
                     _input_sizes((256, 192), (256, 256)), "paper", epochs=60, batch_size=64,
                     val_every=5, seeds=(0, 1, 2), num_workers=8, warmup_iters=500),

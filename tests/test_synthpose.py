@@ -1,5 +1,6 @@
 """SynthPose: body model, determinism, round trip through the real-format loaders, domains,
 difficulty ingredients, and the cached `ensure_*` entry points."""
+import importlib
 import json
 from pathlib import Path
 
@@ -164,7 +165,7 @@ def test_ensure_root_caches_and_regenerates_on_change(tmp_path):
 
 
 def test_ensure_synthpose_reads_the_profile(tmp_path, monkeypatch):
-    profiles = pytest.importorskip('kdlib.profiles')
+    profiles = importlib.import_module('kdlib.profiles')
     from kdlib.data.synthpose import ensure_synthpose
     monkeypatch.setitem(profiles.PROFILES, 'unit-test', dict(
         data_root=str(tmp_path / 'sp'), synthpose=dict(num_train=3, num_val=2, image_size=(64, 64),

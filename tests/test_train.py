@@ -1,4 +1,5 @@
 """Trainer, losses, schedules, checkpoints, DDP: on a tiny fake dataset and model (tests/toy/fake.py)."""
+import importlib
 import math
 import os
 import sys
@@ -253,7 +254,7 @@ def test_experiment_cache_teachers_and_lock(tmp_path, monkeypatch):
 
 
 def test_bench_train_method_overheads():
-    pytest.importorskip("kdlib.models")
+    importlib.import_module("kdlib.models")
     from kdlib.profiles import get_profile
     from kdlib.train.bench import method_overheads
     rows = method_overheads(get_profile("smoke"), _cfg(batch_size=2), ["supervised", "sdp", "unified"],

@@ -16,7 +16,10 @@ Table 1 compares its method with six distillers, all run HRNet-W32 -> Lite-HRNet
 The paper gives none of their weights; each default is the original code's (RepDistiller, the CRD
 benchmark that also ships FitNet/AT/SP/RKD: FitNet 100, AT 1000, SP 3000, RKD 1 with internal 25/50;
 ReviewKD's own detection/CIFAR weight 1.0; KD uses EKR's beta = 0.04 so that the ``kd`` column is
-exactly EKR's VKD term alone). All are parameters. The ABF module and HCL are written here, after
+exactly EKR's VKD term alone). All are parameters (``weight``). Caveat: RepDistiller tuned them
+against a CIFAR cross-entropy of a few units; against the SimCC task loss (~0.5 early in training)
+FitNet x100 and SP x3000 start about 100x larger than the task term (bf16 smoke check), while EKR's
+alpha = 0.005 term starts ~200x smaller: Table 1 compares the methods at their authors' weights. The ABF module and HCL are written here, after
 dvlab-research/ReviewKD (CIFAR-100/model/reviewkd.py), generalised to non-square maps: every resize
 goes to an (h, w) pair, never to a square side, and HCL pools to aspect-preserving grids.
 """

@@ -35,6 +35,9 @@ Transcription notes, and which reading the kit follows:
 - COCO boxes: the paper evaluates with HRNet's released val2017 person detections; the kit
   evaluates with the ground-truth person boxes (``ExperimentConfig.dataset_params`` reaches the
   training split too, and detections exist for val only), which reads higher than detections.
+- Params/GFLOPs of a run row are those of the profile's model variant (``kdlib.models`` scales
+  widths differently per family on small profiles), so cost claims are only the paper's claims on
+  ``gpu``/``paper``; notebook 05 also counts every network at paper size.
 - Table 3 cites Bulat et al. as [44] (YOLOv3 in the reference list) and Ning et al. as [45]
   (absent from the reference list); labels here name the authors only.
 """

@@ -58,20 +58,22 @@ def _model(name: str, head: str, train_set, profile: dict):
                        input_size=tuple(train_set.cfg.input_size), variant=profile["model_variant"])
 
 
-def _time_steps(step, batch, teachers, optimizer, steps: int, device) -> float:
-    """Seconds per optimisation step over ``steps`` steps (after the caller's warm-up)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
+def _time_steps(step, batch, teachers, optimizer, steps: int, device) -> list[float]:
+    """Seconds of each of ``steps`` optimisation steps (synchronised on GPU)."""
+    times = []
     for _ in range(steps):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
         terms, _ = step(batch, teachers)
         loss = sum(terms.values())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / steps
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def _prepare(name: str, setup: dict, cache: dict, profile: dict, cfg: TrainConfig):
@@ -93,7 +95,7 @@ def _prepare(name: str, setup: dict, cache: dict, profile: dict, cfg: TrainConfi
     return step, batch, teachers, optimizer
 
 
-def method_overheads(profile: dict, cfg: TrainConfig, methods=None, steps: int = 5, rounds: int = 3,
+def method_overheads(profile: dict, cfg: TrainConfig, methods=None, steps: int = 2, rounds: int = 5,
                      log=print) -> list[dict]:
     """Per method: seconds/step and the ratio to plain training of the same student (median)."""
     names = list(methods or METHODS)
@@ -111,9 +113,9 @@ def method_overheads(profile: dict, cfg: TrainConfig, methods=None, steps: int =
             except Exception as exc:  # noqa: BLE001 -- report, do not stop the benchmark
                 prepared[label] = f"{type(exc).__name__}: {str(exc)[:120]}"
     times = {label: [] for label, p in prepared.items() if not isinstance(p, str)}
-    for _ in range(rounds):                               # interleaved rounds
+    for _ in range(rounds):                     # interleaved rounds; median over all their steps
         for label in times:
-            times[label].append(_time_steps(*prepared[label], steps=steps, device=device))
+            times[label] += _time_steps(*prepared[label], steps=steps, device=device)
     for name in names:
         setup = SETUPS.get(name, DEFAULT_SETUP)
         plain = f"plain/{setup['student']}"
@@ -154,7 +156,7 @@ def run_train(args) -> dict:
                       amp=device == "cuda", show_progress=False)
     print(f"kdlib.bench train: profile {args.profile}, device {device}, batch {cfg.batch_size}, "
           f"input {profile['input_size']['coco']}, variant {profile['model_variant']}")
-    plain = plain_throughput(profile, cfg, args.steps)
+    plain = plain_throughput(profile, cfg, max(5, args.steps))
     print(f"plain trainer (sbl_r50, real DataLoader, {cfg.num_workers} workers): "
           f"{plain['images_per_s']:.1f} images/s, data-wait share {plain['data_wait_share']:.1%}")
     rows = method_overheads(profile, cfg, args.methods, args.steps, args.rounds)
@@ -173,7 +175,7 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default=None, help="cuda | cpu (default: cuda if available)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: profile's)")
-    p.add_argument("--steps", type=int, default=5, help="timed steps per round")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
+    p.add_argument("--steps", type=int, default=2, help="timed steps per method per round")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median of all steps)")
     p.add_argument("--methods", nargs="*", default=None, help="default: every registered method")
     p.set_defaults(func=run_train)
