@@ -1,6 +1,7 @@
 """EKR (paper 002) and the Table 1 distillers: formulas on hand-made tensors, shapes, training steps."""
-import importlib
 from __future__ import annotations
+
+import importlib
 
 from pathlib import Path
 

@@ -1,7 +1,8 @@
 """ELPN-MAPD: Eq. (1)-(3) on hand-made tensors (golden values), ELPN block shapes, a few MAPD steps,
 the paper-table module, and the notebook on the smoke profile."""
-import importlib
 from __future__ import annotations
+
+import importlib
 
 import json
 import math

@@ -1,7 +1,8 @@
 """SDP (kdlib/methods/sdp.py) and its FPD baseline (kdlib/methods/fpd.py): equations on hand-made
 tensors, the ring buffer, stepping, a few training steps, and the notebook on the smoke profile."""
-import importlib
 from __future__ import annotations
+
+import importlib
 
 import os
 from pathlib import Path

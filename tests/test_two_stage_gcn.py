@@ -1,7 +1,8 @@
 """TwoStage-GCN: stage-1 losses (Eq. 1-5), the IGP-GCN refiner and stage-2 loss (Eq. 6-7),
 the frozen stage-1 student, and the paper's tables."""
-import importlib
 from __future__ import annotations
+
+import importlib
 
 import copy
 
