@@ -261,3 +261,16 @@ def test_bench_train_method_overheads():
                             steps=1, rounds=1, log=None)
     by_name = {r["method"]: r for r in rows}
     assert by_name["sdp"]["ratio_vs_plain"] > 0 and "joint COCO+MPII" in by_name["unified"]["note"]
+
+
+def test_task_loss_adds_hourglass_intermediate_supervision():
+    """Every stack of a Stacked Hourglass is supervised (aux_heatmaps), as in bearpaw/pytorch-pose."""
+    from kdlib.losses import joints_mse
+    from kdlib.methods.base import task_loss
+    g = torch.Generator().manual_seed(0)
+    target, weight = torch.rand(2, 3, 8, 6, generator=g), torch.ones(2, 3)
+    final, aux = torch.rand(2, 3, 8, 6, generator=g), torch.rand(2, 3, 8, 6, generator=g)
+    batch = {"heatmap": target, "target_weight": weight}
+    plain = task_loss({"heatmaps": final}, batch)["heatmap_mse"]
+    stacked = task_loss({"heatmaps": final, "aux_heatmaps": [aux]}, batch)["heatmap_mse"]
+    torch.testing.assert_close(stacked, plain + joints_mse(aux, target, weight))

@@ -43,13 +43,18 @@ def teacher_outputs(teachers: dict[str, nn.Module], images: Tensor) -> dict[str,
 def task_loss(outputs: dict, batch: dict) -> dict[str, Tensor]:
     """Ground-truth loss for whichever heads the student has and the batch has targets for.
 
-    Heatmap head -> ``joints_mse`` (term ``heatmap_mse``); SimCC head -> ``simcc_kl`` (term
+    Heatmap head -> ``joints_mse`` (term ``heatmap_mse``; summed over a Stacked Hourglass's stacks,
+    ``aux_heatmaps``, as its intermediate supervision); SimCC head -> ``simcc_kl`` (term
     ``simcc_kl``).
     """
     terms = {}
     if "heatmaps" in outputs and "heatmap" in batch:
-        terms["heatmap_mse"] = joints_mse(outputs["heatmaps"], batch["heatmap"],
-                                          batch["target_weight"])
+        loss = joints_mse(outputs["heatmaps"], batch["heatmap"], batch["target_weight"])
+        # Stacked Hourglass intermediate supervision (Newell et al. 2016; bearpaw/pytorch-pose,
+        # the code FPD and SDP train with, adds every stack's loss): earlier stacks' heatmaps.
+        for aux in outputs.get("aux_heatmaps", ()):
+            loss = loss + joints_mse(aux, batch["heatmap"], batch["target_weight"])
+        terms["heatmap_mse"] = loss
     if "simcc_x" in outputs and "simcc_x" in batch:
         terms["simcc_kl"] = simcc_kl(outputs["simcc_x"], outputs["simcc_y"], batch["simcc_x"],
                                      batch["simcc_y"], batch["target_weight"])
