@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
-if [ $# -eq 0 ]; then set -- all --profile quick; fi
+if [ $# -eq 0 ]; then set -- all --profile quick --jobs 2; fi
 exec .venv/bin/python -m kdlib.reproduce "$@"
