@@ -15,7 +15,6 @@ papers (which were tuned against these reductions) mean the same thing here.
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

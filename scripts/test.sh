@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The tests: set up .venv, then run pytest. Default: the fast suite (no GPU needed, ~15 min on
+# The tests: set up .venv, then run pytest. Default: the fast suite (no GPU needed, ~10 min on
 # 2 cores). `scripts/test.sh --slow` runs only the slow tests; other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,7 +1,6 @@
 """EKR (paper 002) and the Table 1 distillers: formulas on hand-made tensors, shapes, training steps."""
 from __future__ import annotations
 
-import importlib
 
 from pathlib import Path
 
@@ -250,21 +249,11 @@ def test_tables_claims_hold_on_the_papers_numbers():
 NOTEBOOK = ROOT / 'notebooks' / '03_enhanced_knowledge_review.ipynb'
 
 
-def test_notebook_runs_on_smoke(tmp_path, monkeypatch):
-    papermill = importlib.import_module('papermill')
-    monkeypatch.setenv('KDLIB_RUNS', str(tmp_path / 'runs'))
-    monkeypatch.setenv('KDLIB_RESULTS', str(tmp_path / 'results'))
-    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+def test_notebook_runs_on_smoke(run_notebook):
     # one execution covers both modes: the figures of an interactive run, and a driver cell's
     # cost measurement and saved metrics (a Table 2 cell)
-    result_path = tmp_path / 'cell.json'
-    papermill.execute_notebook(str(NOTEBOOK), str(tmp_path / 'out.ipynb'), cwd=str(NOTEBOOK.parent),
-                               parameters={'profile': 'smoke', 'result_path': str(result_path),
-                                           'figures': True, 'table': 'table2', 'measure_cost': True,
-                                           'cost_batch': 4},
-                               kernel_name='python3', progress_bar=False)
-    import json
-    saved = json.loads(result_path.read_text())['metrics']
+    saved, _ = run_notebook('03_enhanced_knowledge_review.ipynb', figures=True, table='table2',
+                            measure_cost=True, cost_batch=4)
     assert {'Mean', 'params_M', 'Infer memory (MB)', 'Speed (s)'} <= set(saved)
     assert saved['Infer memory (MB)'] > 0 and saved['Speed (s)'] > 0
 

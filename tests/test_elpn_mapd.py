@@ -2,9 +2,7 @@
 the paper-table module, and the notebook on the smoke profile."""
 from __future__ import annotations
 
-import importlib
 
-import json
 import math
 from pathlib import Path
 
@@ -190,12 +188,6 @@ def test_experiment_config_expresses_the_paper_recipe():
 
 
 # ----------------------------------------------------------------------------- notebook
-def test_notebook_runs_on_smoke(tmp_path, monkeypatch):
-    papermill = importlib.import_module('papermill')
-    monkeypatch.setenv('KDLIB_RUNS', str(tmp_path / 'runs'))
-    result = tmp_path / 'cell.json'
-    papermill.execute_notebook(str(REPO / 'notebooks' / '05_elpn_mapd.ipynb'), str(tmp_path / 'out.ipynb'),
-                               parameters={'profile': 'smoke', 'result_path': str(result), 'figures': True},
-                               cwd=str(REPO / 'notebooks'), progress_bar=False, kernel_name='python3')
-    metrics = json.loads(result.read_text())['metrics']
+def test_notebook_runs_on_smoke(run_notebook):
+    metrics, _ = run_notebook('05_elpn_mapd.ipynb', figures=True)
     assert {'Mean', 'params_M', 'gflops_paper'} <= set(metrics)

@@ -83,3 +83,17 @@ def test_claim_inside_seed_spread_is_inconclusive():
     apart = {"a": {"AP": Stat(52.05, 0.07, 2)}, "b": {"AP": Stat(50.05, 0.07, 2)}}
     assert evaluate_claim(claim, close)["status"] == "inconclusive"
     assert evaluate_claim(claim, apart)["status"] == "reproduced"
+
+
+@pytest.mark.slow
+def test_quick_profile_headline_of_one_paper_end_to_end(tmp_path, monkeypatch):
+    """The main job's path at its real size for one paper: SDP's headline table on `quick`
+    (SynthPose generation, three notebook cells, table assembly, REPORT.md). ~3-5 min on 2 cores."""
+    from kdlib.reproduce import reproduce
+    monkeypatch.setenv("KDLIB_RUNS", str(tmp_path / "runs"))
+    summary = reproduce("sdp", "quick", headline_only=True, jobs=2, results_root=tmp_path / "results",
+                        show_progress=False)
+    assert [c["status"] for c in summary["cells"]] == ["ok"] * len(summary["cells"])
+    (name, table), = summary["tables"].items()
+    assert "not run" not in table["markdown"]
+    assert (tmp_path / "results" / "quick" / "REPORT.md").is_file()

@@ -2,9 +2,7 @@
 tensors, the ring buffer, stepping, a few training steps, and the notebook on the smoke profile."""
 from __future__ import annotations
 
-import importlib
 
-import os
 from pathlib import Path
 
 import pytest
@@ -287,20 +285,8 @@ def test_paper_tables_are_complete():
         assert all(c.check(paper[name]) for c in TABLES[name].claims), name
 
 
-def test_notebook_runs_on_smoke(tmp_path, monkeypatch):
-    papermill = importlib.import_module('papermill')
-    monkeypatch.setenv('KDLIB_RUNS', str(tmp_path / 'runs'))
-    monkeypatch.setenv('KDLIB_RESULTS', str(tmp_path / 'results'))
-    monkeypatch.setenv('OMP_NUM_THREADS', '1')
-    papermill.execute_notebook(str(ROOT / 'notebooks' / '01_sdp.ipynb'), str(tmp_path / 'out.ipynb'),
-                               parameters={'profile': 'smoke'}, cwd=str(ROOT / 'notebooks'),
-                               kernel_name='python3', progress_bar=False)
+def test_notebook_runs_on_smoke(run_notebook):
+    run_notebook('01_sdp.ipynb', save=False)                       # interactive: figures on
     # driver mode: the cached run is reused, figures are skipped, the metrics land in result_path
-    result_path = tmp_path / 'cell.json'
-    papermill.execute_notebook(str(ROOT / 'notebooks' / '01_sdp.ipynb'), str(tmp_path / 'cell.ipynb'),
-                               parameters={'profile': 'smoke', 'result_path': str(result_path),
-                                           'table': 'table4'},
-                               cwd=str(ROOT / 'notebooks'), kernel_name='python3', progress_bar=False)
-    import json
-    saved = json.loads(result_path.read_text())['metrics']
+    saved, _ = run_notebook('01_sdp.ipynb', table='table4')
     assert {'Mean', 'Mean@0.1', 'train_time_s', 'GFLOPs'} <= set(saved)

@@ -2,7 +2,6 @@
 the frozen stage-1 student, and the paper's tables."""
 from __future__ import annotations
 
-import importlib
 
 import copy
 
@@ -257,15 +256,8 @@ def test_scheme_chains():
 ROOT = __import__('pathlib').Path(__file__).resolve().parents[1]
 
 
-def test_notebook_runs_on_smoke(tmp_path, monkeypatch):
+def test_notebook_runs_on_smoke(run_notebook):
     """The whole notebook on smoke, cold run cache: trains teacher, two students and a GCN
     (~30 s of CPU time; ~80 s wall on a busy 2-core machine)."""
-    papermill = importlib.import_module('papermill')
-    monkeypatch.setenv('KDLIB_RUNS', str(tmp_path / 'runs'))
-    result = tmp_path / 'cell.json'
-    papermill.execute_notebook(str(ROOT / 'notebooks' / '02_two_stage_gcn.ipynb'), str(tmp_path / 'out.ipynb'),
-                               parameters={'profile': 'smoke', 'result_path': str(result), 'figures': True},
-                               cwd=str(ROOT / 'notebooks'), progress_bar=False, kernel_name='python3')
-    import json
-    metrics = json.loads(result.read_text())['metrics']
+    metrics, _ = run_notebook('02_two_stage_gcn.ipynb', figures=True)
     assert {'AP', 'APH', 'Params(M)', 'GFLOPs'} <= set(metrics)

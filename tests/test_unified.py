@@ -1,5 +1,4 @@
 """Unified skeleton + multi-teacher distillation (kdlib.data.unified, kdlib.methods.unified)."""
-import importlib
 import numpy as np
 import pytest
 import torch
@@ -153,17 +152,7 @@ def test_unified_table_rows_all_run_and_params_valid():
                 assert set(cfg.teachers) == {'coco', 'mpii'}
 
 
-def test_notebook_runs_on_smoke(tmp_path, monkeypatch):
-    import json
-    from pathlib import Path
-    papermill = importlib.import_module('papermill')
-    repo = Path(__file__).resolve().parents[1]
-    monkeypatch.setenv('KDLIB_RUNS', str(tmp_path / 'runs'))
-    result = tmp_path / 'cell.json'
-    papermill.execute_notebook(str(repo / 'notebooks' / '04_unified_skeleton.ipynb'),
-                               str(tmp_path / 'out.ipynb'),
-                               parameters={'profile': 'smoke', 'result_path': str(result)},
-                               cwd=str(repo / 'notebooks'), progress_bar=False, kernel_name='python3')
-    metrics = json.loads(result.read_text())['metrics']
+def test_notebook_runs_on_smoke(run_notebook):
+    metrics, _ = run_notebook('04_unified_skeleton.ipynb')
     assert {'PCK', 'AP', 'Avg', 'Kpts', 'MPII (PCKh)', 'COCO (AP)', 'Average'} <= set(metrics)
     assert metrics['Kpts'] == 21

@@ -25,7 +25,6 @@ goes to an (h, w) pair, never to a square side, and HCL pools to aspect-preservi
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
