@@ -156,3 +156,11 @@ def test_notebook_runs_on_smoke(run_notebook):
     metrics, _ = run_notebook('04_unified_skeleton.ipynb')
     assert {'PCK', 'AP', 'Avg', 'Kpts', 'MPII (PCKh)', 'COCO (AP)', 'Average'} <= set(metrics)
     assert metrics['Kpts'] == 21
+
+
+def test_paper_profile_uses_the_rtmpose_schedule():
+    from kdlib.paper_tables import unified as paper
+    cfg = paper.experiment_config('paper', 0, 'rtmpose_t', 'unified')
+    assert (cfg.epochs, cfg.batch_size, cfg.recipe) == (420, 256, 'adamw_cosine')      # Section 4.2
+    assert cfg.teachers['coco'].epochs == 420
+    assert paper.experiment_config('smoke', 0, 'rtmpose_t', 'coco').epochs is None
