@@ -279,6 +279,12 @@ def _launch_torchrun(cfg: ExperimentConfig, run_dir: Path, nproc: int) -> dict:
     return json.loads((run_dir / "result.json").read_text())
 
 
+def cached_result(cfg: ExperimentConfig) -> dict | None:
+    """The stored result of ``cfg`` if some process already finished it, else None (never trains)."""
+    path = run_dir_of(cfg) / "result.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
     """Train ``cfg`` (teachers / init first) unless its cached result exists; return the result.
 

@@ -29,6 +29,7 @@ Notes on the transcription:
 """
 from __future__ import annotations
 
+from kdlib.experiment import cached_result  # noqa: F401 (used by the notebook)
 from kdlib.paper_tables import Claim, Row, Table
 
 STUDENTS = {'litehrnet_18': 'Lite-HRNet-18', 'litehrnet_30': 'Lite-HRNet-30'}
@@ -258,14 +259,6 @@ def _without_defaults(params: dict) -> dict:
     from kdlib.methods.ekr import EKR
     defaults = {k: p.default for k, p in inspect.signature(EKR).parameters.items()}
     return {k: v for k, v in params.items() if k not in defaults or v != defaults[k]}
-
-
-def cached_result(cfg) -> dict | None:
-    """The stored result of a finished run, or None (never trains)."""
-    import json
-    from kdlib.experiment import run_dir_of
-    path = run_dir_of(cfg) / 'result.json'
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def kit_results(table: Table, profile: str, seeds) -> dict[str, list[dict]]:

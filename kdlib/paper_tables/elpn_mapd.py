@@ -43,8 +43,8 @@ Transcription notes, and which reading the kit follows:
 """
 from __future__ import annotations
 
-import json
 
+from kdlib.experiment import cached_result  # noqa: F401 (used by the notebook)
 from kdlib.paper_tables import Claim, Row, Table
 
 MPII_COLUMNS = ['Head', 'Sho.', 'Elb.', 'Wri.', 'Hip', 'Kne.', 'Ank.', 'Mean']
@@ -114,13 +114,6 @@ def experiment_config(profile: str = 'smoke', seed: int = 0, dataset: str = 'mpi
     return ExperimentConfig(**common, model=network, method='mapd', method_params=params,
                             model_params=model_params, teachers={'teacher': teacher},
                             pipeline=pipeline, seed=seed)
-
-
-def cached_result(cfg) -> dict | None:
-    """The stored result of ``cfg`` if some process already trained it (never trains)."""
-    from kdlib.experiment import run_dir_of
-    path = run_dir_of(cfg) / 'result.json'
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def kit_values(result: dict) -> dict[str, float]:

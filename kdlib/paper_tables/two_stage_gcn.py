@@ -119,9 +119,9 @@ def run_row(scheme: str, dataset: str = 'crowdpose', profile: str = 'smoke', see
 
 def is_cached(scheme: str, dataset: str, profile: str, seed: int = 0) -> bool:
     """Whether every run of the scheme has a finished result (nothing would train)."""
-    from kdlib.experiment import run_dir_of
+    from kdlib.experiment import cached_result
     runs = experiments(scheme, dataset, profile, seed)
-    return all((run_dir_of(cfg) / 'result.json').is_file() for cfg in runs.values())
+    return all(cached_result(cfg) is not None for cfg in runs.values())
 
 
 def table_results(table: Table, profile: str = 'smoke', seed: int = 0, train: bool = True,
