@@ -29,7 +29,6 @@ Notes on the transcription:
 """
 from __future__ import annotations
 
-from kdlib.experiment import cached_result  # noqa: F401 (used by the notebook)
 from kdlib.paper_tables import Claim, Row, Table
 
 STUDENTS = {'litehrnet_18': 'Lite-HRNet-18', 'litehrnet_30': 'Lite-HRNet-30'}
@@ -267,6 +266,7 @@ def kit_results(table: Table, profile: str, seeds) -> dict[str, list[dict]]:
     Only what a training run stores (metrics, Params); the cost columns come from the driver's
     cell results (``python -m kdlib.reproduce ekr``).
     """
+    from kdlib.experiment import cached_result
     out = {}
     for row in table.run_rows():
         values = []

@@ -44,7 +44,6 @@ Transcription notes, and which reading the kit follows:
 from __future__ import annotations
 
 
-from kdlib.experiment import cached_result  # noqa: F401 (used by the notebook)
 from kdlib.paper_tables import Claim, Row, Table
 
 MPII_COLUMNS = ['Head', 'Sho.', 'Elb.', 'Wri.', 'Hip', 'Kne.', 'Ank.', 'Mean']
