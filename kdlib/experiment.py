@@ -45,6 +45,9 @@ from kdlib.train.checkpoint import atomic_write_text, load_model_weights, seed_e
 from kdlib.train.trainer import TrainConfig, fit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Part of every run's hash: bump it when a change to the kit's code changes what a run computes
+# (2: HRNet / Lite-HRNet / heatmap-head initialisation), so cached results never mix versions.
+RESULTS_VERSION = 2
 HEAD_TARGETS = {"heatmap": ("heatmap",), "simcc": ("simcc",), "both": ("heatmap", "simcc")}
 
 
@@ -101,8 +104,8 @@ class ExperimentConfig:
 
 
 def config_hash(cfg: ExperimentConfig) -> str:
-    """12 hex digits of the config and its resolved profile, without what cannot change the
-    result (``paper`` labels, progress bars, the profile's list of seeds)."""
+    """12 hex digits of the config, its resolved profile and ``RESULTS_VERSION``, without what
+    cannot change the result (``paper`` labels, progress bars, the profile's list of seeds)."""
     def strip(d: dict) -> dict:
         d = {k: v for k, v in d.items() if k != "paper"}
         d["train"] = {k: v for k, v in d["train"].items() if k != "show_progress"}
@@ -110,7 +113,7 @@ def config_hash(cfg: ExperimentConfig) -> str:
         d["init_from"] = strip(d["init_from"]) if d["init_from"] else None
         return d
     profile = {k: v for k, v in cfg.resolved_profile().items() if k != "seeds"}
-    payload = {"config": strip(asdict(cfg)), "profile": profile}
+    payload = {"config": strip(asdict(cfg)), "profile": profile, "results_version": RESULTS_VERSION}
     text = json.dumps(payload, sort_keys=True, default=list)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 

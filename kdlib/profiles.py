@@ -71,7 +71,7 @@ PROFILES: dict[str, dict] = {
                       _input_sizes((64, 48), (64, 64)), "classroom", epochs=4, batch_size=32,
                       val_every=4, seeds=(0,), num_workers=1, warmup_iters=20),
     "classroom": _profile("data/synthpose/classroom", dict(_CLASSROOM_DATA),
-                          _input_sizes((128, 96), (128, 128)), "classroom", epochs=10, batch_size=32,
+                          _input_sizes((128, 96), (128, 128)), "classroom", epochs=20, batch_size=32,
                           val_every=5, seeds=(0, 1, 2), num_workers=1, warmup_iters=100),
     "gpu": _profile("data/synthpose/gpu", dict(num_train=40000, num_val=2000, image_size=(480, 640), seed=0),
                     _input_sizes((256, 192), (256, 256)), "paper", epochs=60, batch_size=64,

@@ -28,6 +28,31 @@ def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
     return nn.Sequential(*layers)
 
 
+def normal_init(module: nn.Module, std: float = 0.001) -> nn.Module:
+    """The pose codebases' initialisation, in place: every Conv2d / ConvTranspose2d weight drawn
+    from N(0, std^2) with zero bias, every BatchNorm weight 1 and bias 0. HRNet's
+    `PoseHighResolutionNet.init_weights`, SimpleBaselines' deconv and final layers, and Lite-HRNet's
+    and mmpose's `HeatmapHead` defaults all use std = 0.001.
+
+    It matters when training from scratch: PyTorch's default init makes a 1x1 heatmap layer on a
+    narrow feature start far from the near-zero targets, and the small networks then spend hundreds
+    of steps only shrinking their output (measured in the README's "Measured on SynthPose"). A
+    GlobalContext block keeps its own zero-initialised last layer (GCNet's `last_zero_init`).
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, std=std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    for m in module.modules():
+        if isinstance(m, GlobalContext):
+            m.zero_last()
+    return module
+
+
 def separable_conv(cin: int, cout: int, k: int = 3, stride: int = 1,
                    dw_act: type[nn.Module] | None = None,
                    pw_act: type[nn.Module] | None = nn.ReLU) -> nn.Sequential:
@@ -54,6 +79,10 @@ class GlobalContext(nn.Module):
         self.attn = nn.Conv2d(channels, 1, 1)
         self.transform = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.LayerNorm([hidden, 1, 1]),
                                        nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
+        self.zero_last()
+
+    def zero_last(self) -> None:
+        """GCNet's `last_zero_init`: the block starts as the identity."""
         nn.init.zeros_(self.transform[-1].weight)
         nn.init.zeros_(self.transform[-1].bias)
 

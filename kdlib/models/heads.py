@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .blocks import normal_init
+
 HEADS = ('heatmap', 'simcc', 'both')
 
 
@@ -52,6 +54,8 @@ class MapHead(nn.Module):
             h, w = map_size
             self.simcc_x = nn.Linear(h * w, int(input_size[1] * split_ratio))
             self.simcc_y = nn.Linear(h * w, int(input_size[0] * split_ratio))
+        normal_init(self.deconv)  # SimpleBaselines / mmpose HeatmapHead: N(0, 0.001^2), BN 1 / 0
+        normal_init(self.final)   # (the SimCC linear layers keep PyTorch's default, as in SimCC)
 
     def forward(self, feature: torch.Tensor) -> dict[str, torch.Tensor]:
         maps = self.final(self.deconv(feature))  # (B, K, h, w)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import PreActBottleneck as Residual
+from .blocks import PreActBottleneck as Residual, normal_init
 from .heads import MapHead
 
 
@@ -65,7 +65,7 @@ class StackedHourglass(nn.Module):
         self.post = nn.ModuleList(nn.Sequential(
             residuals(channels, channels, num_blocks), nn.Conv2d(channels, channels, 1),
             nn.BatchNorm2d(channels), nn.ReLU(inplace=True)) for _ in range(stacks))
-        self.scores = nn.ModuleList(nn.Conv2d(channels, num_joints, 1) for _ in range(stacks - 1))
+        self.scores = normal_init(nn.ModuleList(nn.Conv2d(channels, num_joints, 1) for _ in range(stacks - 1)))
         self.remap_feature = nn.ModuleList(nn.Conv2d(channels, channels, 1) for _ in range(stacks - 1))
         self.remap_score = nn.ModuleList(nn.Conv2d(num_joints, channels, 1) for _ in range(stacks - 1))
         map_size = (-(-input_size[0] // 4), -(-input_size[1] // 4))

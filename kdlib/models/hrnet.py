@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import BasicBlock, Bottleneck, GlobalContext, conv_bn
+from .blocks import BasicBlock, Bottleneck, GlobalContext, conv_bn, normal_init
 from .heads import MapHead
 
 
@@ -120,6 +120,7 @@ class HRNet(nn.Module):
         self.gc_final = GlobalContext(width, gc_ratio) if gc_final else nn.Identity()
         map_size = (-(-input_size[0] // 4), -(-input_size[1] // 4))
         self.head = MapHead(width, num_joints, map_size, input_size, head, split_ratio)
+        normal_init(self)  # HRNet's init_weights: every conv N(0, 0.001^2), BN 1 / 0
 
     def forward_features(self, x: torch.Tensor) -> dict:
         x = self.stage1(self.stem(x))  # (B, 4*stem, H/4, W/4)

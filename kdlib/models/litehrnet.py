@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import ConditionalChannelWeighting, ShuffleStem, conv_bn, separable_conv
+from .blocks import ConditionalChannelWeighting, ShuffleStem, conv_bn, normal_init, separable_conv
 from .heads import MapHead
 from .hrnet import fuse_sum
 
@@ -118,6 +118,7 @@ class LiteHRNet(nn.Module):
         self.iterative = IterativeHead(prev)
         map_size = (-(-input_size[0] // 4), -(-input_size[1] // 4))
         self.head = MapHead(width, num_joints, map_size, input_size, head, split_ratio)
+        normal_init(self)  # Lite-HRNet's init_weights: every conv N(0, 0.001^2), BN 1 / 0
 
     def forward_features(self, x: torch.Tensor) -> dict:
         x = self.stem(x)  # (B, stem, H/4, W/4)

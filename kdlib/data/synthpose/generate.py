@@ -28,7 +28,7 @@ from kdlib.data.synthpose import writers
 from kdlib.data.synthpose.domains import DOMAINS
 from kdlib.data.synthpose.render import NoiseBank, render_scene
 
-VERSION = 2                       # bump when the generator's output changes
+VERSION = 3                       # bump when the generator's output changes
 FORMATS = ('coco', 'mpii', 'crowdpose', 'halpe')
 STAMP = 'synthpose.json'
 CHUNK = 64

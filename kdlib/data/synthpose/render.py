@@ -115,6 +115,25 @@ def draw_part(img, ids, part: dict, pid: int, shade: float) -> None:
         cv2.line(img, _ipt(pts[0] + off), _ipt(pts[-1] + off), light, max(1, int(r * 0.5)), AA)
     if kind == 'head':
         _draw_face(img, part, shade)
+    if kind == 'poly' and part.get('facing', -1.0) > 0.0:
+        _draw_shirt_front(img, part, shade)
+
+
+def _draw_shirt_front(img, part: dict, shade: float) -> None:
+    """A V neckline and a button placket, drawn only on a torso that faces the camera.
+
+    With the face, this is what tells a person's front from their back (and so their left from
+    their right): without it, a small network trained on uniformly distributed yaw learns only
+    the mean pose, because half its left/right labels look mirrored.
+    """
+    neck, pelvis = part['spine']
+    left, right = part['pts'][0], part['pts'][1]                # shoulders (quad order)
+    chest = neck + 0.3 * (pelvis - neck)
+    v = np.round(np.stack([neck + 0.45 * (left - neck), neck + 0.45 * (right - neck), chest])).astype(np.int32)
+    cv2.fillConvexPoly(img, v, tuple(min(255.0, float(x) * shade) for x in part['skin']), AA)
+    dark = tuple(float(x) * shade * 0.45 for x in part['colour'])
+    cv2.line(img, _ipt(chest), _ipt(chest + 0.85 * (pelvis - chest)), dark,
+             max(1, int(round(0.25 * part['radius']))), AA)
 
 
 def _draw_face(img, part: dict, shade: float) -> None:
@@ -128,7 +147,7 @@ def _draw_face(img, part: dict, shade: float) -> None:
         cv2.ellipse(img, _ipt(centre - (0, 0.35 * r)), (max(1, int(r * 0.85)), max(1, int(r * 0.7))),
                     0, 180, 360, hair, -1, AA)
     if facing > 0.0:
-        dot = max(1, int(round(r * 0.12)))
+        dot = max(1, int(round(r * 0.16)))
         for k in (1, 2):
             cv2.circle(img, _ipt(part['face_uv'][k]), dot, (20, 20, 30), -1, AA)
         cv2.circle(img, _ipt(part['face_uv'][0]), dot, tuple((part['colour'] * 0.6).tolist()), -1, AA)

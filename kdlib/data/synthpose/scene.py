@@ -81,6 +81,7 @@ def person_parts(person: dict, index: int) -> list[dict]:
     torso_r = 0.8 * r['thigh'] + 0.5 * r['torso']
     add('poly', quad, torso_r, c['top'], quad + ('thorax', 'pelvis'))
     parts[-1]['spine'], parts[-1]['depth'] = mid, z[[J[n] for n in quad]].mean() - 0.5 * torso_r
+    parts[-1].update(facing=person['facing'], skin=c['skin'])  # the shirt's front shows a neckline
     add('capsule', ('thorax', 'upper_neck'), r['neck'], c['skin'], ('thorax', 'upper_neck'))
     face = ('nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'head_top', 'upper_neck')
     add('head', ('head_top',), person['head_r'], c['skin'], face,
