@@ -145,6 +145,26 @@ def test_difficulty_ingredients_present():
     assert np.mean([p['joints'][nose, 2] > 0 for p in toward]) > 0.9
 
 
+def test_front_and_back_can_be_told_apart():
+    """Left and right are only learnable if a person's front differs from their back: most COCO
+    people face the camera, some turn away, and a facing torso shows a shirt front."""
+    from kdlib.data.synthpose.render import draw_part
+    from kdlib.data.synthpose.scene import person_parts, sample_person
+    people = [p for _, ps in render_many('coco', 60) for p in ps]
+    away = np.mean([p['facing'] < 0 for p in people])
+    assert 0.03 < away < 0.3, away
+    person = sample_person(np.random.default_rng(0), DOMAINS['coco'], 80.0, (64, 48), depth=80.0)
+    torso = person_parts(person, 0)[0]
+    drawn = {}
+    for facing in (0.8, -0.8):
+        img, ids = np.zeros((96, 128, 3), np.uint8), np.zeros((96, 128), np.uint8)
+        draw_part(img, ids, dict(torso, facing=facing), 1, 1.0)
+        drawn[facing] = img
+    inside = ids > 0
+    changed = (drawn[0.8] != drawn[-0.8]).any(-1)
+    assert changed.any() and not (changed & ~inside).any()     # a front mark, inside the torso
+
+
 def test_crowd_split_is_crowded():
     from kdlib.data.synthpose.writers import crowd_index
     ci = {d: np.mean([crowd_index(ps) for _, ps in render_many(d, 30)]) for d in ('coco', 'crowd')}
