@@ -21,4 +21,4 @@ def test_table_has_both_networks_and_the_ceiling(isolated, capsys):
     ceiling = table.loc['decoding ceiling (GT targets)']
     assert 0 < ceiling['AP'] < 100 and ceiling['AP50'] > ceiling['AP']   # argmax at 1/4 resolution
     assert list(table.columns[:len(COLUMNS)]) == list(COLUMNS)
-    assert (table['params_M'].iloc[0] > table['params_M'].iloc[1])       # large is larger
+    assert table['params_M'].iloc[0] > table['params_M'].iloc[-2]       # large is larger than small
