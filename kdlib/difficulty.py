@@ -7,7 +7,7 @@ small networks of the zoo (``PAIR``) with plain supervision on SynthPose COCO at
 size and schedule, through ``run_experiment`` (so runs are cached under ``runs/<profile>/``). It
 prints COCO AP, AP50, AP75 and AR beside the *decoding ceiling*: the AP of the ground truth itself
 encoded as heatmaps and decoded at the same input size, which bounds what any heatmap network can
-reach there. The table goes to ``results/<profile>/difficulty.csv`` (written atomically).
+reach there. The table goes to ``results/<profile>/difficulty_seed<seed>.csv`` (atomically).
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     table = difficulty_table(args.profile, args.seed)
-    path = results_dir(args.profile) / "difficulty.csv"
+    path = results_dir(args.profile) / f"difficulty_seed{args.seed}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, table.to_csv(float_format="%.2f"))
     gap = table.iloc[0]["AP"] - table.iloc[-2]["AP"]

@@ -15,7 +15,7 @@ def test_table_has_both_networks_and_the_ceiling(isolated, capsys):
     main(['--profile', 'smoke'])
     out = capsys.readouterr().out
     assert 'large - small' in out and 'decoding ceiling' in out
-    written = (isolated / 'results' / 'smoke' / 'difficulty.csv').read_text()
+    written = (isolated / 'results' / 'smoke' / 'difficulty_seed0.csv').read_text()
     assert all(model in written for model in PAIR.values())
     table = difficulty_table('smoke', show_progress=False)      # cached runs: same numbers again
     ceiling = table.loc['decoding ceiling (GT targets)']
