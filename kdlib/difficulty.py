@@ -2,8 +2,8 @@
 
     python -m kdlib.difficulty --profile classroom     # trains (or reuses) the runs, prints the table
 
-Every distillation paper in the kit needs a teacher/student gap. This command trains a large and a
-small networks of the zoo (``PAIR``) with plain supervision on SynthPose COCO at the profile's
+Every distillation paper in the kit needs a teacher/student gap. This command trains large and small
+networks of the zoo (``PAIR``) with plain supervision on SynthPose COCO at the profile's
 size and schedule, through ``run_experiment`` (so runs are cached under ``runs/<profile>/``). It
 prints COCO AP, AP50, AP75 and AR beside the *decoding ceiling*: the AP of the ground truth itself
 encoded as heatmaps and decoded at the same input size, which bounds what any heatmap network can
@@ -20,7 +20,7 @@ from kdlib.experiment import ExperimentConfig, build_datasets, ensure_data, run_
 from kdlib.reproduce import results_dir
 from kdlib.train.checkpoint import atomic_write_text
 
-# Teachers and a student of the papers, largest first; the gap printed is first row - last row.
+# Teachers and a student of the papers; the gap printed is 'large' minus 'small'.
 PAIR = {"large": "sbl_r50", "large (HRNet)": "hrnet_w32", "small": "litehrnet_18"}
 COLUMNS = ("AP", "AP50", "AP75", "AR")
 
@@ -53,7 +53,8 @@ def difficulty_table(profile: str = "classroom", seed: int = 0, show_progress: b
         row = {k: result["metrics"][k] for k in COLUMNS}
         row.update(params_M=result["params_M"], train_time_min=result["train_time_s"] / 60)
         rows[f"{role}: {model}"] = row
-    rows["decoding ceiling (GT targets)"] = {k: decoding_ceiling(profile)[k] for k in COLUMNS}
+    ceiling = decoding_ceiling(profile)
+    rows["decoding ceiling (GT targets)"] = {k: ceiling[k] for k in COLUMNS}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = f"SynthPose COCO val, {profile} profile, seed {seed}"
     return table
@@ -68,9 +69,9 @@ def main(argv=None) -> None:
     path = results_dir(args.profile) / f"difficulty_seed{args.seed}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, table.to_csv(float_format="%.2f"))
-    gap = table.iloc[0]["AP"] - table.iloc[-2]["AP"]
+    large, small = table.loc[f"large: {PAIR['large']}", "AP"], table.loc[f"small: {PAIR['small']}", "AP"]
     print(table.round(2).to_string())
-    print(f"large - small: {gap:+.2f} AP; large / ceiling: {table.iloc[0]['AP'] / table.iloc[-1]['AP']:.2f}")
+    print(f"large - small: {large - small:+.2f} AP; large / ceiling: {large / table['AP'].iloc[-1]:.2f}")
     print(f"written: {path}")
 
 
