@@ -60,8 +60,8 @@ def _profile(data_root, synthpose, input_size, model_variant, epochs, batch_size
 # Hourglass-4 (128x128) ~70, RTMPose-t ~240; at 64x48 roughly twice that. Classroom: ~2250 person
 # crops x 20 epochs (~1400 steps) at 128x96 = 5-10 minutes per run; 20 rather than 10 epochs
 # because from scratch the networks spend their first ~700 steps near the mean pose (measured:
-# SBL-R50 7.9 AP at 750 steps, 14.4 at 1500; README "Measured on SynthPose"). Quick: its own 600-image SynthPose (~1200
-# crops) at 64x48 for 4 epochs = well under a minute per run, so that the ~25 runs of the five
+# SBL-R50 7.9 AP at 750 steps, 14.4 at 1500; README "Measured on SynthPose"). Quick: its own
+# 600-image SynthPose (~1200 crops) at 64x48 for 4 epochs = well under a minute per run, so that the ~25 runs of the five
 # headline tables fit the ~20 minutes of the README main job.
 _CLASSROOM_DATA = dict(num_train=1200, num_val=200, image_size=(192, 256), seed=0)
 

@@ -9,11 +9,17 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / 'notebooks'
 
 
 @pytest.fixture
-def run_notebook(tmp_path, monkeypatch):
-    """Execute `notebooks/<name>` with papermill (profile 'smoke' unless given) on a run cache and
-    results folder of its own; return (metrics it saved via result_path or None, executed path)."""
+def isolated_runs(tmp_path, monkeypatch):
+    """A run cache (`tmp_path/runs`) and results folder (`tmp_path/results`) of the test's own."""
     monkeypatch.setenv('KDLIB_RUNS', str(tmp_path / 'runs'))
     monkeypatch.setenv('KDLIB_RESULTS', str(tmp_path / 'results'))
+    return tmp_path
+
+
+@pytest.fixture
+def run_notebook(isolated_runs, tmp_path, monkeypatch):
+    """Execute `notebooks/<name>` with papermill (profile 'smoke' unless given) on a run cache and
+    results folder of its own; return (metrics it saved via result_path or None, executed path)."""
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
 
     def run(name: str, save: bool = True, **parameters):

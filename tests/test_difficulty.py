@@ -1,21 +1,12 @@
 """`python -m kdlib.difficulty`: the large/small table and its decoding ceiling (smoke size)."""
-import pytest
-
 from kdlib.difficulty import COLUMNS, PAIR, difficulty_table, main
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv('KDLIB_RUNS', str(tmp_path / 'runs'))
-    monkeypatch.setenv('KDLIB_RESULTS', str(tmp_path / 'results'))
-    return tmp_path
-
-
-def test_table_has_both_networks_and_the_ceiling(isolated, capsys):
+def test_table_has_both_networks_and_the_ceiling(isolated_runs, capsys):
     main(['--profile', 'smoke'])
     out = capsys.readouterr().out
     assert 'large - small' in out and 'decoding ceiling' in out
-    written = (isolated / 'results' / 'smoke' / 'difficulty_seed0.csv').read_text()
+    written = (isolated_runs / 'results' / 'smoke' / 'difficulty_seed0.csv').read_text()
     assert all(model in written for model in PAIR.values())
     table = difficulty_table('smoke', show_progress=False)      # cached runs: same numbers again
     ceiling = table.loc['decoding ceiling (GT targets)']

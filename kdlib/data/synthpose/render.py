@@ -129,7 +129,8 @@ def _draw_shirt_front(img, part: dict, shade: float) -> None:
     neck, pelvis = part['spine']
     left, right = part['pts'][0], part['pts'][1]                # shoulders (quad order)
     chest = neck + 0.3 * (pelvis - neck)
-    v = np.round(np.stack([neck + 0.45 * (left - neck), neck + 0.45 * (right - neck), chest])).astype(np.int32)
+    v = np.stack([neck + 0.45 * (left - neck), neck + 0.45 * (right - neck), chest])  # (3, 2) the V
+    v = np.round(v).astype(np.int32)
     cv2.fillConvexPoly(img, v, tuple(min(255.0, float(x) * shade) for x in part['skin']), AA)
     dark = tuple(float(x) * shade * 0.45 for x in part['colour'])
     cv2.line(img, _ipt(chest), _ipt(chest + 0.85 * (pelvis - chest)), dark,
