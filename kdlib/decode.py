@@ -1,18 +1,38 @@
 """Decoding of model outputs into joint coordinates, flip test, and the map back to the image.
 
-Sources followed (kit's own batched torch code):
+Each head is decoded and scored as its own reference code does (kit's own batched torch code):
 * Heatmaps -- HRNet lib/core/inference.py `get_max_preds` / `get_final_preds`: argmax, coordinates
   of non-positive maxima zeroed, then the quarter-pixel shift towards the higher neighbour
-  (only where 1 < x < W - 1 and 1 < y < H - 1, as there).
+  (only where 1 < x < W - 1 and 1 < y < H - 1, as there); score = the heatmap maximum (a fitted
+  heatmap peaks near 1, which HRNet's rescoring threshold TEST.IN_VIS_THRE = 0.2 reads).
 * DARK (optional) -- Zhang et al., "Distribution-Aware Coordinate Representation", CVPR 2020,
   github.com/ilovepose/DarkPose lib/core/inference.py: Gaussian-blur the heatmap (kernel 11,
   i.e. sigma 2 by OpenCV's rule, zero border, rescaled to the original maximum), take logs, one
   Newton step of the second-order Taylor expansion at the argmax.
-* SimCC -- github.com/leeyegy/SimCC lib/core/function.py `validate_simdr`: softmax over bins,
-  argmax / k, confidence = the larger of the two 1D maxima.
+* SimCC -- one rule per label type (`PipelineConfig.simcc_sigma` / `simcc_normalize`, read by
+  `dataset_simcc_label`), each its reference's; coordinates are always argmax bin / k.
+  'gaussian' (SimCC's normalised SA-SimDR labels, sigma > 0) -- github.com/leeyegy/SimCC
+  lib/core/function.py `validate_sa_simdr`: flip test averages the *logits*, then softmax over
+  bins; score = the *smaller* of the two 1D maxima (`mask = max_val_x > max_val_y;
+  max_val_x[mask] = max_val_y[mask]`). 'onehot' (SimDR, sigma == 0, with or without label
+  smoothing) -- `validate_simdr`: flip test averages the softmax *probabilities*; score = the
+  *larger* maximum. These scores are probabilities: a model fitted to SimCC's normalised labels
+  peaks near 1 / (sigma sqrt(2 pi)) ~ 0.1 (sigma 4 bins), so SimCC's configs rescore people with
+  TEST.IN_VIS_THRE 0.01, not HRNet's 0.2 (`kdlib.evaluation.keypoint_score_threshold`).
+  'rtmpose' (mmpose `SimCCLabel(normalize=False)`: RTMPose's unnormalised labels, peak 1, learnt
+  through KLDiscretLoss(beta=10, label_softmax=True)) -- mmpose rtmcc_head.py `RTMCCHead.predict`:
+  flip test averages the logits (`flip_vectors`: no one-bin shift), no softmax; codecs/
+  simcc_label.py `SimCCLabel.decode` -> codecs/utils/post_processing.py `get_simcc_maximum`: score
+  = the smaller of the two *logit* maxima, location -1 where that score <= 0. CocoMetric then
+  rescores with keypoint_score_thr 0.2: such logits are comparable to 0.2 because softmax
+  gradients sum to zero over the bins, so the logits keep roughly their initial ~0 level and fit
+  the peak-1, tail-0 label itself (up to that level).
+  A head='both' model is decoded and scored from its SimCC output (`predict` reads 'coords',
+  then 'simcc_x', then 'heatmaps').
 * Flip test -- HRNet function.py `validate` (heatmaps: mirror, swap pairs, shift right one
   column, TEST.SHIFT_HEATMAP) and SimCC `flip_back_simdr` (reverse x bins, swap pairs, shift left
-  one bin for k = 2; in general round(k - 1) bins, the offset a mirrored input gives).
+  one bin for k = 2; in general round(k - 1) bins, the offset a mirrored input gives); mmpose's
+  `flip_vectors` does not shift ('rtmpose').
 * Back to the image -- HRNet lib/utils/transforms.py `transform_preds`: inverse of the crop's
   affine (no rotation at test time); input pixel u -> c + (u - W/2) * scale_w / W.
 """
@@ -91,13 +111,72 @@ def decode_heatmaps(heatmaps: torch.Tensor, stride: float = 4.0, dark: bool = Fa
     return coords * stride, maxvals
 
 
-def decode_simcc(prob_x: torch.Tensor, prob_y: torch.Tensor, split_ratio: float,
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, K, Wk), (B, K, Hk) bin probabilities -> coords in input pixels (B, K, 2), scores (B, K)."""
-    max_x, ix = prob_x.max(dim=-1)
-    max_y, iy = prob_y.max(dim=-1)
-    coords = torch.stack([ix, iy], dim=-1).to(prob_x.dtype) / split_ratio
-    return coords, torch.maximum(max_x, max_y)
+SIMCC_LABELS = ('gaussian', 'onehot', 'rtmpose')
+
+
+def simcc_label(sigma, normalize: bool = True) -> str:
+    """SimCC label type of a pipeline's `simcc_sigma` (one number or per axis) / `simcc_normalize`
+    (module docstring): 'onehot' if sigma == 0, else 'gaussian' (SimCC, normalised) or 'rtmpose'
+    (mmpose, peak 1)."""
+    if min(np.atleast_1d(np.asarray(sigma, dtype=float))) <= 0:
+        return 'onehot'
+    return 'gaussian' if normalize else 'rtmpose'
+
+
+def dataset_simcc_label(dataset) -> str:
+    """SimCC label type the samples of `dataset` were labelled with (its PipelineConfig),
+    looking through wrappers (`.dataset`: Subset, CrossEvalDataset); 'gaussian', the kit's
+    default, when no PipelineConfig is found."""
+    while dataset is not None:
+        cfg = getattr(dataset, 'cfg', None)
+        if cfg is not None and hasattr(cfg, 'simcc_sigma'):
+            return simcc_label(cfg.simcc_sigma, getattr(cfg, 'simcc_normalize', True))
+        dataset = getattr(dataset, 'dataset', None)
+    return 'gaussian'
+
+
+def _check_label(label: str) -> None:
+    if label not in SIMCC_LABELS:
+        raise ValueError(f'simcc_label must be one of {SIMCC_LABELS}, got {label!r}')
+
+
+def simcc_maps(simcc_x: torch.Tensor, simcc_y: torch.Tensor, flipped=None,
+               label: str = 'gaussian') -> tuple[torch.Tensor, torch.Tensor]:
+    """The 1D maps a label type's reference decodes, from logits (B, K, L), flip-averaged.
+
+    flipped: (x, y) logits of the mirrored input already brought back (`flip_back_simcc`), or None.
+    'gaussian': softmax((x + x_flip) / 2) (SimCC `validate_sa_simdr`); 'onehot': (softmax(x) +
+    softmax(x_flip)) / 2 (`validate_simdr`); 'rtmpose': (x + x_flip) / 2, logits (`RTMCCHead.predict`).
+    """
+    _check_label(label)
+    if flipped is not None:
+        fx, fy = flipped
+        if label == 'onehot':
+            return (0.5 * (simcc_x.softmax(-1) + fx.softmax(-1)),
+                    0.5 * (simcc_y.softmax(-1) + fy.softmax(-1)))
+        simcc_x, simcc_y = 0.5 * (simcc_x + fx), 0.5 * (simcc_y + fy)
+    if label == 'rtmpose':
+        return simcc_x, simcc_y
+    return simcc_x.softmax(-1), simcc_y.softmax(-1)
+
+
+def decode_simcc(maps_x: torch.Tensor, maps_y: torch.Tensor, split_ratio: float,
+                 label: str = 'gaussian') -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, K, Wk), (B, K, Hk) maps (`simcc_maps`: probabilities, or logits for 'rtmpose') ->
+    coords in input pixels (B, K, 2) = argmax / k, and scores (B, K).
+
+    score = min(max_x, max_y) for 'gaussian' (SimCC `validate_sa_simdr`) and 'rtmpose' (mmpose
+    `get_simcc_maximum`, which also puts the location at bin -1 where the score is <= 0);
+    max(max_x, max_y) for 'onehot' (SimCC `validate_simdr`).
+    """
+    _check_label(label)
+    max_x, ix = maps_x.max(dim=-1)                                           # (B, K)
+    max_y, iy = maps_y.max(dim=-1)
+    coords = torch.stack([ix, iy], dim=-1).to(maps_x.dtype)                  # (B, K, 2) bins
+    scores = torch.maximum(max_x, max_y) if label == 'onehot' else torch.minimum(max_x, max_y)
+    if label == 'rtmpose':
+        coords = torch.where((scores <= 0).unsqueeze(-1), -torch.ones_like(coords), coords)
+    return coords / split_ratio, scores
 
 
 def flip_back_heatmaps(heatmaps: torch.Tensor, flip_index, shift: bool = True) -> torch.Tensor:
@@ -141,17 +220,32 @@ def _float32(out: dict) -> dict:
     return {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in out.items()}
 
 
+def score_kind(out: dict) -> str:
+    """What the scores of a model output are: 'simcc' (SimCC maxima, read per label type) or
+    'heatmaps' (heatmap maxima). Refiners ('coords' + 'scores') pass on their base model's."""
+    return 'simcc' if 'simcc_x' in out else 'heatmaps'
+
+
 @torch.no_grad()
 def predict(model, images: torch.Tensor, flip_index, flip_test: bool = True, dark: bool = False,
-            shift: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+            shift: bool | None = None, simcc_label: str = 'gaussian',
+            info: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Coordinates in input pixels (B, K, 2) and scores (B, K) of `model` on (B, 3, H, W) images.
 
-    Uses the output's `coords`/`scores` when present (refiners), else `simcc_x`/`simcc_y`, else
-    `heatmaps` (CONTRACTS.md). flip_test averages with the prediction on the mirrored images.
+    Uses the output's `coords`/`scores` when present (refiners), else `simcc_x`/`simcc_y` (also
+    for head='both'), else `heatmaps` (CONTRACTS.md). flip_test averages with the prediction on
+    the mirrored images; shift: the flipped map's one-cell shift (None: the reference's -- yes,
+    but not for 'rtmpose'). simcc_label: 'gaussian' | 'onehot' | 'rtmpose', the SimCC labels the
+    model was trained on (`dataset_simcc_label`); it picks the reference decoder (module docstring).
+    info: if a dict, receives 'decoded' ('coords' | 'simcc' | 'heatmaps') and 'scores'
+    (`score_kind`), which tell the evaluator how to read the scores.
     """
     out = _float32(model(images))          # decode in float32 even under autocast (bf16 loses
     out_f = _float32(model(images.flip(-1))) if flip_test else None   # the 1/4-cell offsets)
     width = images.shape[-1]
+    if info is not None:
+        decoded = 'coords' if 'coords' in out else 'simcc' if 'simcc_x' in out else 'heatmaps'
+        info.update(decoded=decoded, scores=score_kind(out), simcc_label=simcc_label)
     if 'coords' in out:
         coords, scores = out['coords'], out.get('scores')
         if scores is None:
@@ -161,16 +255,16 @@ def predict(model, images: torch.Tensor, flip_index, flip_test: bool = True, dar
         return coords, scores
     if 'simcc_x' in out:
         k = out['simcc_x'].shape[-1] / width
-        px, py = out['simcc_x'].softmax(-1), out['simcc_y'].softmax(-1)
-        if flip_test:
-            fx, fy = flip_back_simcc(out_f['simcc_x'], out_f['simcc_y'], flip_index, k, shift)
-            px, py = 0.5 * (px + fx.softmax(-1)), 0.5 * (py + fy.softmax(-1))
-        return decode_simcc(px, py, k)
+        shift = simcc_label != 'rtmpose' if shift is None else shift
+        flipped = (flip_back_simcc(out_f['simcc_x'], out_f['simcc_y'], flip_index, k, shift)
+                   if flip_test else None)
+        maps_x, maps_y = simcc_maps(out['simcc_x'], out['simcc_y'], flipped, simcc_label)
+        return decode_simcc(maps_x, maps_y, k, simcc_label)
     if 'heatmaps' not in out:
         raise KeyError(f"predict: model output has none of 'coords', 'simcc_x', 'heatmaps' "
                        f'(got {sorted(out)})')
     heatmaps = out['heatmaps']
     if flip_test:
+        shift = True if shift is None else shift
         heatmaps = 0.5 * (heatmaps + flip_back_heatmaps(out_f['heatmaps'], flip_index, shift))
     return decode_heatmaps(heatmaps, width / heatmaps.shape[-1], dark)
-

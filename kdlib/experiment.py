@@ -46,8 +46,9 @@ from kdlib.train.trainer import TrainConfig, fit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Part of every run's hash: bump it when a change to the kit's code changes what a run computes
-# (2: HRNet / Lite-HRNet / heatmap-head initialisation), so cached results never mix versions.
-RESULTS_VERSION = 2
+# (2: HRNet / Lite-HRNet / heatmap-head initialisation; 3: every method's loss reductions follow
+# its paper or reference code, SimCC scoring), so cached results never mix versions.
+RESULTS_VERSION = 3
 HEAD_TARGETS = {"heatmap": ("heatmap",), "simcc": ("simcc",), "both": ("heatmap", "simcc")}
 
 
@@ -72,7 +73,9 @@ class ExperimentConfig:
     weight_decay: float | None = None
     input_size: tuple[int, int] | None = None               # None: the profile's, per dataset
     pipeline: dict = field(default_factory=dict)            # PipelineConfig overrides
-    dataset_params: dict = field(default_factory=dict)      # loader kwargs (e.g. boxes='det')
+    dataset_params: dict = field(default_factory=dict)      # loader kwargs, both splits
+    val_dataset_params: dict = field(default_factory=dict)  # loader kwargs, val split only
+                                                            # (e.g. boxes='det': detector boxes)
     val_dataset: str | None = None         # evaluate on another dataset (None: ``dataset``)
     train_split: str = "train"
     val_split: str = "val"
@@ -159,8 +162,10 @@ def pipeline_config(cfg: ExperimentConfig, profile: dict, dataset: str, train: b
 def build_plain_dataset(cfg: ExperimentConfig, profile: dict, split: str, pipeline):
     """``kdlib.data.build_dataset`` on ``<data_root>/<dataset>``."""
     from kdlib.data import build_dataset
-    name = cfg.val_dataset if split == cfg.val_split and cfg.val_dataset else cfg.dataset
-    return build_dataset(name, split, dataset_root(profile, name), pipeline, **cfg.dataset_params)
+    is_val = split == cfg.val_split
+    name = cfg.val_dataset if is_val and cfg.val_dataset else cfg.dataset
+    params = {**cfg.dataset_params, **(cfg.val_dataset_params if is_val else {})}
+    return build_dataset(name, split, dataset_root(profile, name), pipeline, **params)
 
 
 def build_model_student(cfg: ExperimentConfig, profile: dict, num_joints: int, input_size,
@@ -250,10 +255,11 @@ def _train(cfg: ExperimentConfig, run_dir: Path, teacher_results: dict, init_res
     method = build_method(cfg.method, cfg.method_params, student, teachers, train_set)
     tcfg = train_config(cfg, profile)
     tcfg.show_progress = tcfg.show_progress and show_progress
+    tcfg.progress_label = f"{cfg.model} {cfg.method} seed {cfg.seed}"
     out = fit(student, method, train_set, val_set, tcfg, run_dir, teachers, config=asdict(cfg))
     cost = summary(student.to("cpu").eval(), input_size)
     return {"config": asdict(cfg), "hash": run_dir.name, "metrics": out["metrics"],
-            "best": out["best"], "train_time_s": out["train_time_s"], **cost,
+            "best": out["best"], "history": out["history"], "train_time_s": out["train_time_s"], **cost,
             "num_joints": num_joints, "input_size": list(input_size), "run_dir": str(run_dir),
             "checkpoint": out["checkpoint"], "best_checkpoint": out["best_checkpoint"],
             "epochs": tcfg.epochs, "device": tcfg.device, "world_size": ddp.current().world_size}

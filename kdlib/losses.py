@@ -63,3 +63,47 @@ def simcc_kl(pred_x: Tensor, pred_y: Tensor, target_x: Tensor, target_y: Tensor,
     kl_y = _kl_per_joint(pred_y, target_y, beta, label_softmax)  # (B, K)
     weighted = (kl_x + kl_y) * target_weight.float()  # (B, K)
     return weighted.mean(dim=0).sum() / pred_x.shape[1]
+
+
+def simcc_kd_per_joint(student_logits: Tensor, teacher_logits: Tensor, beta: float = 1.0,
+                       temperature: float = 1.0, bins: str = "sum") -> Tensor:
+    """KL(teacher || student) of one SimCC axis per keypoint: (B, K, L) x2 -> (B, K).
+
+    The one SimCC distillation divergence of the kit (EKR's L_vkd, Unified-MT's L_D, the ``kd``
+    distiller). ``p = softmax(beta * logits / temperature)`` for both networks; the result is
+    multiplied by ``temperature**2`` (Hinton et al. 2015: the gradient keeps its scale for T != 1),
+    while ``beta`` is mmpose's logit scale (RTMPose/DWPose ``beta = 10``) and rescales nothing.
+
+    ``bins`` is the reduction over the L bins, part of the equation:
+    - ``'sum'``: the KL divergence itself, as DWPose's ``KDLoss`` computes it
+      (mmpose ``models/losses/logit_dis_loss.py``: ``torch.sum(self.kl_loss(s_i, t_i), dim=1)``);
+    - ``'mean'``: divided by L, the convention of SimCC's and RTMPose's task loss
+      (``KLDiscretLoss``: ``torch.mean(kl_loss(...), dim=1)``), for a KD term that must sit on the
+      task loss's scale.
+    """
+    if bins not in ("sum", "mean"):
+        raise ValueError(f"simcc_kd: bins must be 'sum' or 'mean', got {bins!r}")
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(f"simcc_kd: student {tuple(student_logits.shape)} and teacher "
+                         f"{tuple(teacher_logits.shape)} logits must have the same shape")
+    scale = beta / temperature
+    log_p_s = F.log_softmax(student_logits.float() * scale, dim=-1)          # (B, K, L)
+    log_p_t = F.log_softmax(teacher_logits.detach().float() * scale, dim=-1)  # (B, K, L)
+    kl = F.kl_div(log_p_s, log_p_t, reduction="none", log_target=True)       # (B, K, L)
+    kl = kl.sum(-1) if bins == "sum" else kl.mean(-1)                         # (B, K)
+    return kl * temperature ** 2
+
+
+def simcc_kd(student_x: Tensor, student_y: Tensor, teacher_x: Tensor, teacher_y: Tensor,
+             beta: float = 1.0, temperature: float = 1.0, bins: str = "sum") -> Tensor:
+    """SimCC logit distillation over both axes, DWPose ``KDLoss`` reduction by default.
+
+    ``loss = (1/K) * mean_n sum_k [KL_x(n, k) + KL_y(n, k)]`` with the per-keypoint KL of
+    ``simcc_kd_per_joint``: summed over the bins (``bins='sum'``), summed over the keypoints, mean
+    over the N persons, divided by K -- mmpose ``models/losses/logit_dis_loss.py::KDLoss.forward``
+    (``loss / num_joints``) and ``KDLoss.loss`` (``loss_all.reshape(N, K).sum(dim=1).mean()``).
+    All logits are (B, K, bins) per axis.
+    """
+    kl = (simcc_kd_per_joint(student_x, teacher_x, beta, temperature, bins)
+          + simcc_kd_per_joint(student_y, teacher_y, beta, temperature, bins))  # (B, K)
+    return kl.sum(dim=1).mean() / student_x.shape[1]

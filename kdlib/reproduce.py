@@ -27,6 +27,7 @@ import json
 import math
 import os
 import re
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -191,6 +192,11 @@ def collect(table_name: str, table: Table, cells: list[Cell]) -> dict[str, list[
         for tname, label in cell.rows:
             if tname == table_name:
                 per_row[label][cell.params["seed"]] = cell_values(table, metrics)
+    return with_derived(table, per_row)
+
+
+def with_derived(table: Table, per_row: dict[str, dict[int, dict]]) -> dict[str, list[dict]]:
+    """{row label: {seed: columns}} + the table's derived columns, per seed -> per-seed lists."""
     seeds = sorted({s for runs in per_row.values() for s in runs})
     for column, derive in table.derived.items():
         for seed in seeds:
@@ -269,6 +275,8 @@ def reproduce(paper: str, profile: str = "quick", tables: list[str] | None = Non
     unknown = [n for n in names if n not in all_tables]
     if unknown:
         raise KeyError(f"{paper}: unknown table(s) {unknown}; available: {sorted(all_tables)}")
+    if seeds is not None and (not isinstance(seeds, int) or seeds < 1):
+        raise ValueError(f"seeds must be a positive integer (the first N seeds) or None, got {seeds!r}")
     seed_list = list(range(seeds)) if seeds else list(get_profile(profile)["seeds"])
     out_dir = results_dir(profile, results_root) / paper
     chosen = {n: all_tables[n] for n in names}
@@ -283,7 +291,7 @@ def reproduce(paper: str, profile: str = "quick", tables: list[str] | None = Non
                          show_progress)
     summary = {"paper": paper, "profile": profile, "seeds": seed_list, "notebook": str(notebook),
                "cells": [dict(params=c.params, rows=c.rows, **o) for c, o in zip(cells, outcomes)],
-               "tables": {}}
+               "tables": {}, "failed_now": [o["notebook"] for o in outcomes if o["status"] == "failed"]}
     for name, table in chosen.items():
         per_seed = collect(name, table, cells)
         frame, markdown = assemble_table(table, per_seed)
@@ -360,14 +368,27 @@ def _cells_section(summary: dict, root: Path) -> list[str]:
     return lines + [""]
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--seeds 0`` used to mean 'the default' silently)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (>= 1), got {value}")
+    return value
+
+
 def main(argv=None) -> None:
+    """Exit status 1 when any cell failed (after every paper has run and the report is written)."""
     parser = argparse.ArgumentParser(description="Reproduce a paper's tables by running its notebook.")
     parser.add_argument("paper", choices=[*PAPERS, "all"])
     parser.add_argument("--table", action="append", help="table name (repeatable; default: all, "
                         "or the HEADLINE table with 'all --profile quick')")
     parser.add_argument("--profile", default="quick")
-    parser.add_argument("--seeds", type=int, default=None, help="first N seeds (default: profile's)")
-    parser.add_argument("--jobs", type=int, default=1, help="cells in parallel")
+    parser.add_argument("--seeds", type=_positive_int, default=None,
+                        help="first N seeds, N >= 1 (default: the profile's)")
+    parser.add_argument("--jobs", type=_positive_int, default=1, help="cells in parallel")
     parser.add_argument("--executor", choices=["local", "submitit"], default="local")
     parser.add_argument("--cluster", default=None, help="submitit cluster: slurm | local | debug")
     parser.add_argument("--slurm-partition", default=None)
@@ -378,10 +399,15 @@ def main(argv=None) -> None:
                                 ("gpus_per_node", args.gpus_per_node)) if v is not None}
     papers = list(PAPERS) if args.paper == "all" else [args.paper]
     headline_only = args.paper == "all" and args.profile == "quick" and not args.table
+    failed = 0
     for paper in papers:
-        reproduce(paper, args.profile, args.table, args.seeds, args.jobs, args.executor,
-                  args.cluster, timeout=args.timeout, slurm=slurm, headline_only=headline_only)
+        summary = reproduce(paper, args.profile, args.table, args.seeds, args.jobs, args.executor,
+                            args.cluster, timeout=args.timeout, slurm=slurm, headline_only=headline_only)
+        failed += len(summary["failed_now"])      # this invocation's cells only
     print(f"report: {results_dir(args.profile) / 'REPORT.md'}")
+    if failed:
+        print(f"{failed} cell(s) failed: see the FAILED lines above")
+        sys.exit(1)
 
 
 

@@ -2,12 +2,13 @@
 
 - ``simcc_distributions`` / ``plot_fig4``: the student's 1D x/y distributions for one keypoint
   before and after distillation, the teacher's, and the 1D Gaussian label (EKR Fig. 4).
+- ``simcc_sharpness``: Fig. 4 as numbers over a validation set (mean peak probability, entropy).
 - ``gamma_over_val`` / ``plot_gamma``: WA's attention weights gamma(s_m, t_l) as a teacher-stage x
   student-stage heatmap, averaged over the validation set and per training epoch.
 - ``plot_mft_shares``: which MFT receptive-field branch carries the most weight, per teacher stage.
 - ``plot_sensitivity``: the Fig. 5 alpha x beta grid as a seaborn heatmap.
-- ``kit_tables``: Tables 1-4 with the kit's numbers beside the paper's (driver results when present,
-  else the run cache).
+- ``kit_tables``: Tables 1-4 and Fig. 4-5 with the kit's numbers beside the paper's (driver results
+  when present, else the run cache), and each table's claims ledger as markdown.
 """
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ import torch
 from kdlib.paper_tables import aggregate, evaluate_claim
 from kdlib.paper_tables import ekr as tables
 
-__all__ = ['simcc_distributions', 'plot_fig4', 'gamma_over_val', 'plot_gamma', 'plot_mft_shares',
-           'sensitivity_grid', 'plot_sensitivity', 'kit_tables']
+__all__ = ['simcc_distributions', 'simcc_sharpness', 'plot_fig4', 'gamma_over_val', 'plot_gamma',
+           'plot_mft_shares', 'sensitivity_grid', 'plot_sensitivity', 'claims_markdown', 'kit_tables']
 
 
 @torch.no_grad()
@@ -37,6 +38,32 @@ def simcc_distributions(models: dict, sample: dict, joint: int) -> dict[str, dic
         out[name] = {axis: pred[f'simcc_{axis}'][0, joint].float().softmax(-1).numpy() for axis in 'xy'}
     out['1D Gaussian label'] = {axis: (v / v.sum().clamp_min(1e-12)).numpy() for axis, v in labels.items()}
     return out
+
+
+@torch.no_grad()
+def simcc_sharpness(model, dataset, batch_size: int = 32, device=None) -> dict[str, float]:
+    """EKR Fig. 4 as numbers: how peaked the model's softmax x / y distributions are.
+
+    Over every visible joint (``target_weight`` > 0) of ``dataset`` and both axes: the mean peak
+    probability max_i p_i (in %) and the mean entropy -sum_i p_i log p_i (nats) of
+    p = softmax(simcc logits) over the bins. A more prominent centre (Fig. 4's "after
+    distillation") raises the first and lowers the second.
+    """
+    device = device or next(model.parameters()).device
+    model = model.eval().to(device)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    peak = entropy = count = 0.0
+    for batch in loader:
+        out = model(batch['image'].to(device))
+        visible = batch['target_weight'].to(device) > 0                 # (B, K)
+        for axis in 'xy':
+            log_p = out[f'simcc_{axis}'].float().log_softmax(-1)       # (B, K, bins)
+            peak += float(log_p.amax(-1).exp()[visible].sum())
+            entropy += float(-(log_p.exp() * log_p).sum(-1)[visible].sum())
+            count += float(visible.sum())
+    if count == 0:
+        return {'Peak probability (%)': float('nan'), 'Entropy (nats)': float('nan')}
+    return {'Peak probability (%)': 100.0 * peak / count, 'Entropy (nats)': entropy / count}
 
 
 def plot_fig4(dists: dict[str, dict], joint_name: str, split_ratio: float = 2.0):
@@ -100,7 +127,7 @@ def plot_mft_shares(method):
     ax.set_ylabel('share of the MFT kernel')
     ax.set_xlabel('teacher stage')
     ax.set_title('MFT receptive-field branches (uniform = %.2f)' % (1 / shares.shape[1]), fontsize=10)
-    ax.legend(fontsize=8, ncol=shares.shape[1])
+    ax.legend(fontsize=8, title='branch', loc='upper left', bbox_to_anchor=(1.01, 1.0))  # beside the bars
     plt.tight_layout()
     return shares
 
@@ -120,17 +147,27 @@ def plot_sensitivity(frame: pd.DataFrame):
         print('Fig. 5: no grid run is cached yet (run_sensitivity=True or reproduce --table fig5)')
         return None
     fig, ax = plt.subplots(figsize=(4.8, 3.6))
-    sns.heatmap(frame, annot=True, fmt='.2f', cmap='rocket', ax=ax, cbar_kws=dict(label='PCKh@0.5'))
+    sns.heatmap(frame, annot=True, fmt='.2f', cmap='rocket', ax=ax, cbar_kws=dict(label='PCKh at 0.5'))
     ax.set_title('Fig. 5: alpha x beta (Eq. 8); NaN = not run', fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def claims_markdown(claims: list[dict]) -> str:
+    """A claims ledger as a markdown table: claim, verdict, detail, in full (no truncation)."""
+    if not claims:
+        return ''
+    lines = ['| Claim | Verdict | Detail |', '|---|---|---|']
+    lines += [f"| {c['claim']} | **{c['status']}** | {c['detail']} |" for c in claims]
+    return '\n'.join(lines)
 
 
 def kit_tables(profile: str, names=None, seeds=None, results_root=None) -> list[dict]:
     """Each table's markdown with the kit's numbers beside the paper's, and its claims ledger.
 
     Uses the driver's assembled tables (``results/<profile>/ekr/summary.json``, cost columns
-    included) when present; otherwise the run cache (metrics and Params only).
+    included) when present; otherwise the run cache (metrics, Params and the Fig. 4 sharpness).
+    ``claims`` is the ledger as a DataFrame, ``claims_markdown`` the same as a markdown table.
     """
     from kdlib.profiles import get_profile
     from kdlib.reproduce import assemble_table, results_dir
@@ -142,12 +179,12 @@ def kit_tables(profile: str, names=None, seeds=None, results_root=None) -> list[
         table = tables.TABLES[name]
         if name in driver:
             item = driver[name]
-            out.append(dict(name=name, title=f"{item['title']} (driver results)",
-                            markdown=item['markdown'], claims=pd.DataFrame(item['claims'])))
+            out.append(dict(name=name, title=f"{item['title']} (driver results)", markdown=item['markdown'],
+                            claims=pd.DataFrame(item['claims']), claims_markdown=claims_markdown(item['claims'])))
             continue
         per_seed = tables.kit_results(table, profile, seeds)
         _, markdown = assemble_table(table, per_seed)
         claims = [evaluate_claim(c, aggregate(per_seed)) for c in table.claims]
         out.append(dict(name=name, title=f'{table.title} (run cache)', markdown=markdown,
-                        claims=pd.DataFrame(claims)))
+                        claims=pd.DataFrame(claims), claims_markdown=claims_markdown(claims)))
     return out

@@ -1,14 +1,16 @@
 """Support for the SDP notebook (``notebooks/01_sdp.ipynb``): the experiment behind a table row,
 its metrics for the driver, and the figures -- computed here, shown there.
 
-- ``row_config`` / ``row_metrics``: notebook parameters -> ``ExperimentConfig`` (FPD with its
-  Hourglass-8 teacher run first) -> the numbers a table row reads (FPD's training time and GFLOPs
-  include its teacher's, as in the paper's Table 3).
+- ``row_config`` / ``row_metrics``: notebook parameters -> ``ExperimentConfig`` (built by
+  ``kdlib.paper_tables.sdp.experiment_config``; FPD with its Hourglass-8 teacher run first) -> the
+  numbers a table row reads (FPD's training time and GFLOPs include its teacher's, as in the
+  paper's Table 3). ``kit_tables`` assembles every table from the driver's cells and the run cache.
 
 - Fig. 4 of the SDP paper: the refined target (GT and soft heatmaps averaged with weight alpha,
   ``kdlib.methods.sdp.refined_target``) per keypoint on chosen samples, and the paper's observation
   that occluded keypoints get lower peaks and wider activation than visible ones -- measured here
-  over a whole validation set (``soft_target_table`` / ``visibility_summary``).
+  over a whole validation set (``soft_target_table`` / ``visibility_summary``; the claim's columns:
+  ``visibility_metrics`` / ``fig4_measurement``).
 - How the soft target of one training sample evolves over epochs (snapshots the SDP method stores,
   ``SDP(track_index=...)``), with an ipywidgets slider.
 - L_sd over training with and without stepping, the learning rate on a second axis: the mechanism
@@ -19,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
@@ -35,39 +38,69 @@ VISIBILITY = {2: 'visible', 1: 'occluded'}      # COCO flags (records contract)
 
 def row_config(profile: str, network: str = 'sbl_r50', method: str = 'sdp', dataset: str = 'mpii',
                seed: int = 0, alpha: float = ALPHA, s: int = DISTANCE, stepping: bool = True,
-               teacher: str = 'hourglass8', kd_alpha: float = KD_ALPHA, track_index: int = 0):
-    """The ExperimentConfig of one table row (the notebook's papermill parameters).
-
-    SDP runs snapshot training sample ``track_index`` once per epoch (figure only; it changes no
-    number). FPD distils from a supervised ``teacher`` run of the same profile, dataset and seed.
-    """
-    from kdlib.experiment import ExperimentConfig
-    common = dict(paper='sdp', profile=profile, dataset=dataset, seed=int(seed))
-    if method == 'sdp':
-        params = dict(alpha=float(alpha), distance=int(s), stepping=bool(stepping),
-                      track_index=track_index)
-        return ExperimentConfig(model=network, method='sdp', method_params=params, **common)
-    if method == 'fpd':
-        teacher_cfg = ExperimentConfig(model=teacher, method='supervised', **common)
-        return ExperimentConfig(model=network, method='fpd', method_params={'kd_alpha': float(kd_alpha)},
-                                teachers={'teacher': teacher_cfg}, **common)
-    if method == 'supervised':
-        return ExperimentConfig(model=network, method='supervised', **common)
-    raise ValueError(f"method must be 'sdp', 'fpd' or 'supervised', got {method!r}")
+               teacher: str = 'hourglass8', kd_alpha: float = KD_ALPHA, track_index: int = 0,
+               val_boxes: str = 'gt', host_buffer: bool = False):
+    """The ExperimentConfig of one table row from the notebook's papermill parameters
+    (``kdlib.paper_tables.sdp.experiment_config``: the paper's training settings on the ``paper`` /
+    ``gpu`` profiles, FPD's teacher, detector boxes, the host buffer)."""
+    from kdlib.paper_tables.sdp import experiment_config
+    return experiment_config(profile, seed, network, method, dataset, alpha, s, stepping, teacher,
+                             kd_alpha, val_boxes=val_boxes, host_buffer=host_buffer,
+                             track_index=track_index)
 
 
-def row_metrics(cfg, result: dict) -> dict[str, float]:
+def run_all(configs: dict, desc: str = 'runs') -> dict[str, dict]:
+    """``run_experiment`` on each {label: config} under one progress bar naming the current run
+    (cached runs return at once)."""
+    from tqdm.auto import tqdm
+    from kdlib.experiment import run_experiment
+    results = {}
+    with tqdm(configs.items(), desc=desc, total=len(configs)) as bar:
+        for label, cfg in bar:
+            bar.set_postfix_str(f'{label}: {cfg.method} {cfg.model}')
+            results[label] = run_experiment(cfg, show_progress=False)
+    return results
+
+
+def row_metrics(cfg, result: dict, teacher_results: list[dict] | None = None) -> dict[str, float]:
     """Validation metrics + cost of a finished run, under the table columns' names.
 
-    ``train_time_s`` and ``GFLOPs`` (paper convention) include the teachers' (FPD, Table 3).
+    ``train_time_s`` / ``train_time_h`` and ``GFLOPs`` (paper convention) include the teachers'
+    (FPD, Table 3); ``teacher_results`` defaults to running (i.e. reading the cache of) the
+    config's teachers.
     """
     from kdlib.experiment import run_experiment
     metrics = {k: float(v) for k, v in result['metrics'].items()}
-    teachers = [run_experiment(t, show_progress=False) for t in cfg.teachers.values()]   # cached
-    metrics.update(train_time_s=result['train_time_s'] + sum(t['train_time_s'] for t in teachers),
+    teachers = teacher_results if teacher_results is not None else \
+        [run_experiment(t, show_progress=False) for t in cfg.teachers.values()]
+    time_s = result['train_time_s'] + sum(t['train_time_s'] for t in teachers)
+    metrics.update(train_time_s=time_s, train_time_h=time_s / 3600,
                    GFLOPs=result['gflops_paper'] + sum(t['gflops_paper'] for t in teachers),
                    student_train_time_s=result['train_time_s'], params_M=result['params_M'])
     return metrics
+
+
+def cached_row_metrics(cfg) -> dict[str, float] | None:
+    """``row_metrics`` of a run (and its teachers) already in the run cache, else None (never trains)."""
+    from kdlib.experiment import cached_result
+    result = cached_result(cfg)
+    teachers = [cached_result(t) for t in cfg.teachers.values()]
+    if result is None or any(t is None for t in teachers):
+        return None
+    return row_metrics(cfg, result, teachers)
+
+
+def sd_balance_by_epoch(history: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """The balance SDP actually trained with, per epoch, from the per-step log: mean L_gt (both
+    columns, Eq. 2), mean alpha * L_sd (Eq. 3, 5) over the steps with a backup column, the ratio
+    alpha * L_sd / L_gt and the distance s in use."""
+    active = history[history['distance_used'] > 0]
+    table = active.groupby('epoch').agg(l_gt=('l_gt', 'mean'), l_sd=('l_sd', 'mean'),
+                                        s=('distance_used', 'max'), steps=('step', 'size'))
+    table['alpha_l_sd'] = alpha * table.pop('l_sd')
+    table['ratio'] = table['alpha_l_sd'] / table['l_gt']
+    table.index = table.index.astype(int) + 1   # epochs counted from 1, as the progress bars do
+    return table[['steps', 's', 'l_gt', 'alpha_l_sd', 'ratio']]
 
 
 def buffer_report(result: dict, history: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -78,9 +111,11 @@ def buffer_report(result: dict, history: pd.DataFrame | None = None) -> pd.DataF
     batch_size = cfg.resolved_profile()['batch_size']
     distances = sorted(set(history['distance'].astype(int))) if history is not None \
         else [int(cfg.method_params.get('distance', DISTANCE))]
-    size = tuple(result['input_size'])
+    size, compact = tuple(result['input_size']), bool(cfg.method_params.get('compact_buffer'))
     return pd.DataFrame([dict(s=d, batch_size=batch_size, input_size=f'{size[0]}x{size[1]}',
-                              MiB=buffer_bytes(batch_size, size, result['num_joints'], d) / 2**20)
+                              compact=compact,
+                              MiB=buffer_bytes(batch_size, size, result['num_joints'], d,
+                                               compact=compact) / 2**20)
                          for d in distances]).round(2)
 
 
@@ -139,6 +174,37 @@ def visibility_summary(table: pd.DataFrame) -> pd.DataFrame:
     summary = table.groupby('visibility')[cols].agg(['mean', 'median'])
     summary.insert(0, ('keypoints', 'count'), table.groupby('visibility').size())
     return summary.round(3)
+
+
+def visibility_metrics(table: pd.DataFrame) -> dict[str, float]:
+    """Fig. 4's measured columns (``TABLES['fig4']``): mean peak and mean half-maximum width of the
+    refined target over visible / occluded keypoints. Width = 2 sqrt(area / pi), the diameter of a
+    disc of the half-maximum area (the FWHM of a round blob: 4.7 px for the sigma-2 GT Gaussian)."""
+    width = 2 * np.sqrt(table['spread_refined'] / np.pi)
+    out = {}
+    for vis in ('visible', 'occluded'):
+        chosen = table['visibility'] == vis
+        out[f'Peak ({vis})'] = float(table.loc[chosen, 'peak_refined'].mean())
+        out[f'Width ({vis})'] = float(width[chosen].mean())
+    return out
+
+
+def gt_box_val_set(cfg):
+    """The val split of ``cfg`` cropped from the GT boxes (detector boxes carry no keypoint labels,
+    hence no visibility), with the run's own pipeline."""
+    from dataclasses import replace
+    from kdlib.experiment import build_datasets
+    gt_cfg = replace(cfg, val_dataset_params={})
+    return build_datasets(gt_cfg, gt_cfg.resolved_profile())[1]
+
+
+def fig4_measurement(cfg, result: dict, alpha: float = ALPHA, val_set=None) -> tuple[pd.DataFrame, dict]:
+    """(keypoint table, ``visibility_metrics``) of a finished run on ``gt_box_val_set(cfg)``."""
+    from kdlib.experiment import load_trained
+    val_set = gt_box_val_set(cfg) if val_set is None else val_set
+    device = cfg.resolved_profile()['device']
+    keypoints = soft_target_table(load_trained(result), val_set, alpha, device=device)
+    return keypoints, visibility_metrics(keypoints)
 
 
 def plot_visibility(table: pd.DataFrame):
@@ -233,44 +299,74 @@ def plot_snapshot(snapshot: dict, joint: int | None = None):
 
 
 def snapshot_slider(snapshots: list[dict]):
-    """ipywidgets slider over the epochs of ``snapshots`` (``plot_snapshot`` for each)."""
+    """ipywidgets slider over the stored epochs of ``snapshots`` (``plot_snapshot`` for each),
+    labelled with the epoch counted from 1 -- the number the figure's title shows."""
     import ipywidgets as widgets
     if not snapshots:
         raise ValueError('no snapshots: train SDP with track_index set to a training-set index')
 
-    def show(epoch_slot: int = 0):
-        fig = plot_snapshot(snapshots[epoch_slot])
+    def show(slot: int):
+        fig = plot_snapshot(snapshots[slot])
         plt.show()
         plt.close(fig)
-    return widgets.interact(show, epoch_slot=widgets.IntSlider(min=0, max=len(snapshots) - 1,
-                                                               value=len(snapshots) - 1,
-                                                               description='epoch #'))
+    options = [(str(snap['epoch'] + 1), i) for i, snap in enumerate(snapshots)]
+    return widgets.interact(show, slot=widgets.SelectionSlider(options=options, value=len(options) - 1,
+                                                               description='epoch'))
 
 
 # ----------------------------------------------------------------------------- tables
 
-def kit_tables(profile: str, names=None, seeds=None) -> list[dict]:
-    """Each SDP table with the kit's numbers beside the paper's, from the driver's cell results
-    under ``results/<profile>/sdp/`` (rows not run yet say so), and its claims ledger.
+def markdown_safe(text: str) -> str:
+    """``PCKh@0.5``-style names render as mailto links in notebook markdown: write '@' as an entity."""
+    return text.replace('@', '&#64;')
 
-    Returns [{name, title, frame, markdown, claims}] built with ``kdlib.reproduce``'s own functions.
+
+def kit_tables(profile: str, names=None, seeds=None, measured: dict | None = None) -> list[dict]:
+    """Each SDP table with the kit's numbers beside the paper's, and its claims ledger.
+
+    A row's value for a seed comes from the driver's cell result (``results/<profile>/sdp/``),
+    else from the run cache (a run this notebook, or any other, finished: nothing is trained here),
+    else from ``measured`` ({table: {row label: metrics}}, numbers this notebook computed for its
+    own seed, e.g. Fig. 4's). Returns [{name, title, frame, markdown, claims}].
     """
     from kdlib.paper_tables import aggregate, evaluate_claim
     from kdlib.paper_tables.sdp import TABLES
     from kdlib.profiles import get_profile
-    from kdlib.reproduce import NOTEBOOKS_DIR, assemble_table, collect, plan_cells, results_dir
+    from kdlib.reproduce import assemble_table
     seeds = list(seeds if seeds is not None else get_profile(profile)['seeds'])
-    out_dir = results_dir(profile) / 'sdp'
     out = []
     for name in names or TABLES:
         table = TABLES[name]
-        cells = plan_cells('sdp', NOTEBOOKS_DIR / '01_sdp.ipynb', {name: table}, profile, seeds, out_dir)
-        per_seed = collect(name, table, cells)
+        per_seed = _kit_values(name, table, profile, seeds, (measured or {}).get(name, {}))
         frame, markdown = assemble_table(table, per_seed)
         stats = aggregate({k: v for k, v in per_seed.items() if v})
         claims = pd.DataFrame([evaluate_claim(c, stats) for c in table.claims])
-        out.append(dict(name=name, title=table.title, frame=frame, markdown=markdown, claims=claims))
+        out.append(dict(name=name, title=markdown_safe(table.title), frame=frame,
+                        markdown=markdown_safe(markdown), claims=claims))
     return out
+
+
+def _kit_values(name: str, table, profile: str, seeds: list[int], measured: dict) -> dict[str, list[dict]]:
+    """{row label: [per-seed column values]}: driver cells, then the run cache, then ``measured``."""
+    import json
+    from kdlib.paper_tables.sdp import experiment_config
+    from kdlib.reproduce import NOTEBOOKS_DIR, cell_done, cell_values, plan_cells, results_dir, with_derived
+    cells = plan_cells('sdp', NOTEBOOKS_DIR / '01_sdp.ipynb', {name: table}, profile, seeds,
+                       results_dir(profile) / 'sdp')
+    driver = {(label, c.params['seed']): c for c in cells for _, label in c.rows if cell_done(c)}
+    per_row = {}
+    for row in table.run_rows():
+        per_row[row.label] = {}
+        for seed in seeds:
+            if (row.label, seed) in driver:
+                metrics = json.loads(Path(driver[row.label, seed].result_path).read_text())['metrics']
+            elif row.params.get('fig4'):
+                metrics = measured.get(row.label) if seed == seeds[0] else None
+            else:
+                metrics = cached_row_metrics(experiment_config(profile, seed, **row.params))
+            if metrics:
+                per_row[row.label][seed] = cell_values(table, metrics)
+    return with_derived(table, per_row)
 
 
 def table_from_runs(name: str, metrics_by_label: dict[str, dict]) -> tuple[pd.DataFrame, str]:
@@ -280,4 +376,5 @@ def table_from_runs(name: str, metrics_by_label: dict[str, dict]) -> tuple[pd.Da
     table = TABLES[name]
     per_seed = {row.label: [cell_values(table, metrics_by_label[row.label])]
                 if row.label in metrics_by_label else [] for row in table.run_rows()}
-    return assemble_table(table, per_seed)
+    frame, markdown = assemble_table(table, per_seed)
+    return frame, markdown_safe(markdown)

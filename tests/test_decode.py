@@ -1,11 +1,12 @@
 """encode -> decode round trips, DARK, flip test consistency and the map back to the image."""
 import numpy as np
+import pytest
 import torch
 
 from kdlib.data.targets import heatmap_targets, simcc_targets
 from kdlib.data.transforms import affine_points, box_to_center_scale, crop_matrix
-from kdlib.decode import (decode_heatmaps, decode_simcc, flip_back_heatmaps, flip_back_simcc,
-                          predict, to_original)
+from kdlib.decode import (dataset_simcc_label, decode_heatmaps, decode_simcc, flip_back_heatmaps,
+                          flip_back_simcc, predict, simcc_maps, to_original)
 from kdlib.skeletons import SKELETONS
 
 H, W = 64, 48
@@ -121,3 +122,44 @@ def test_predict_decodes_in_float32_under_low_precision_outputs():
     coords, scores = predict(Half(joints, 'simcc'), images, FLIP, flip_test=False)
     assert coords.dtype == torch.float32
     assert np.abs(coords[0].numpy() - joints[:, :2]).max() <= 0.5
+
+
+def test_simcc_flip_average_and_score_follow_the_label_type():
+    """SimCC validate_sa_simdr ('gaussian'): softmax of the mean logits, score = smaller maximum;
+    validate_simdr ('onehot'): mean of the softmaxes, score = larger maximum; mmpose RTMCCHead +
+    get_simcc_maximum ('rtmpose'): mean logits, no softmax, smaller maximum, bin -1 if it is <= 0."""
+    x = torch.tensor([[[0., 0., 10., 0., 0., 0., 0., 0.]]])          # (1, 1, 8): sharp at bin 2
+    fx = torch.tensor([[[0., 0., -20., 0., 0., 8., 8., 0.]]])        # mirrored, brought back
+    y = torch.tensor([[[0., 3., 0., 0., 0., 0., 0., 0., 0., 0.]]])   # (1, 1, 10)
+    mean_logits = (0.5 * (x + fx)).softmax(-1), y.softmax(-1)
+    mean_probs = 0.5 * (x.softmax(-1) + fx.softmax(-1)), y.softmax(-1)
+    raw = 0.5 * (x + fx), y
+    for label, (mx, my), pick in (('gaussian', mean_logits, min), ('onehot', mean_probs, max),
+                                  ('rtmpose', raw, min)):
+        got_x, got_y = simcc_maps(x, y, (fx, y), label)
+        assert torch.allclose(got_x, mx) and torch.allclose(got_y, my)
+        coords, score = decode_simcc(got_x, got_y, 2.0, label)
+        assert coords[0, 0].tolist() == [mx.argmax().item() / 2, 0.5]
+        assert score.item() == pytest.approx(pick(mx.max().item(), my.max().item()))
+    assert decode_simcc(*mean_logits, 2.0, 'gaussian')[0][0, 0, 0] == 2.5      # logits: bin 5
+    assert decode_simcc(*mean_probs, 2.0, 'onehot')[0][0, 0, 0] == 1.0         # probs: bin 2
+    coords, score = decode_simcc(raw[0] - 10, raw[1], 2.0, 'rtmpose')            # max logit <= 0
+    assert score.item() == -6.0 and coords[0, 0].tolist() == [-0.5, -0.5]
+
+
+def test_predict_reports_what_it_decoded_and_reads_the_label_type():
+    from types import SimpleNamespace
+
+    from kdlib.data.topdown import PipelineConfig
+    joints = inside_joints(np.random.default_rng(5))
+    images = torch.zeros(1, 3, H, W)
+    images[0, 0, 0, 0] = 1.0
+    for kind, decoded in (('heatmaps', 'heatmaps'), ('simcc', 'simcc')):
+        info = {}
+        predict(FakeModel(joints, kind), images, FLIP, info=info)
+        assert info['decoded'] == decoded and info['scores'] == decoded
+    onehot = SimpleNamespace(cfg=PipelineConfig(simcc_sigma=0.0))             # SimDR labels
+    assert dataset_simcc_label(torch.utils.data.Subset(onehot, [])) == 'onehot'
+    assert dataset_simcc_label(SimpleNamespace(cfg=PipelineConfig())) == 'gaussian'
+    rtm = SimpleNamespace(cfg=PipelineConfig(simcc_sigma=5.66, simcc_normalize=False))
+    assert dataset_simcc_label(rtm) == 'rtmpose'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -42,7 +43,7 @@ class TinyPose(nn.Module):
         tokens = nn.functional.adaptive_avg_pool2d(self.joint(x), 1).view(b, self.num_joints, 4)
         tokens = tokens.repeat(1, 1, x.shape[1])                   # (B, K, 4*C)
         return {'simcc_x': self.head_x(tokens), 'simcc_y': self.head_y(tokens), 'stages': stages,
-                'feature': x}
+                'stage_pyramid': stages, 'feature': x}
 
 
 def make_batch(b=4, k=4, size=(32, 24), split=2, seed=0):
@@ -110,19 +111,24 @@ class _FakeSet:
         return {'image': torch.zeros(3, 32, 24)}
 
 
-def test_simcc_kd_zero_when_equal_and_golden():
-    x, y = torch.randn(3, 4, 20), torch.randn(3, 4, 16)
-    assert D.simcc_kd(x, y, x, y).abs() < 1e-6
-    assert D.simcc_kd(x, y, x.clone(), y.clone(), temperature=4.0).abs() < 1e-6
+def test_vanilla_kd_golden_and_reductions():
+    """Eq. (7) on a hand-made case: KL summed over the bins, / K (DWPose), / N twice ('paper')."""
     s, t = torch.zeros(1, 1, 2), torch.tensor([[[0.0, 2.0]]])
     p = torch.softmax(t[0, 0], 0)
     kl = (p * (p.log() - torch.log(torch.tensor([0.5, 0.5])))).sum()
-    torch.testing.assert_close(D.simcc_kd(s, s, t, t), 2 * kl)      # x + y, sum_k, mean_n
-    t2 = torch.cat([t, t])                                          # batchmean: same for 2 samples
-    torch.testing.assert_close(D.simcc_kd(torch.cat([s, s]), torch.cat([s, s]), t2, t2), 2 * kl)
+    out = lambda x: {'simcc_x': x, 'simcc_y': x}                   # noqa: E731
+    torch.testing.assert_close(D.vanilla_kd(out(s), out(t)), 2 * kl)           # x + y, N = K = 1
+    s4, t4 = s.expand(2, 2, 2).contiguous(), t.expand(2, 2, 2).contiguous()    # N = K = 2
+    torch.testing.assert_close(D.vanilla_kd(out(s4), out(t4), reduction='batchmean'), 2 * kl)
+    torch.testing.assert_close(D.vanilla_kd(out(s4), out(t4)), kl)             # / N
     p4 = torch.softmax(t[0, 0] / 4, 0)                              # T^2 factor
     kl4 = (p4 * (p4.log() - torch.log(torch.tensor([0.5, 0.5])))).sum()
-    torch.testing.assert_close(D.simcc_kd(s, s, t, t, temperature=4.0), 2 * 16 * kl4)
+    torch.testing.assert_close(D.vanilla_kd(out(s), out(t), temperature=4.0), 2 * 16 * kl4)
+    x = torch.randn(3, 4, 20)
+    assert D.vanilla_kd(out(x), out(x.clone())).abs() < 1e-6
+    with pytest.raises(ValueError, match='reduction'):
+        D.vanilla_kd(out(s), out(t), reduction='sum')
+    assert not hasattr(D, 'simcc_kd') or D.simcc_kd.__module__ == 'kdlib.losses'   # one SimCC KL
 
 
 def test_hcl_non_square_and_zero():
@@ -234,7 +240,7 @@ def test_tables_claims_hold_on_the_papers_numbers():
         for column, derive in table.derived.items():
             for label, value in derive(paper).items():
                 paper[label][column] = value
-        if name != 'fig5':                                        # Fig. 5 has no numbers in the text
+        if name not in ('fig4', 'fig5'):                          # figures: no numbers in the text
             assert all(c.check(paper) for c in table.claims), name
     assert T.HEADLINE in T.TABLES
     saving = T.TABLES['table2'].derived['Memory saving (%)']({r.label: r.paper for r in T.TABLES['table2'].rows})
@@ -254,8 +260,10 @@ def test_notebook_runs_on_smoke(run_notebook):
     # cost measurement and saved metrics (a Table 2 cell)
     saved, _ = run_notebook('03_enhanced_knowledge_review.ipynb', figures=True, table='table2',
                             measure_cost=True, cost_batch=4)
-    assert {'Mean', 'params_M', 'Infer memory (MB)', 'Speed (s)'} <= set(saved)
+    assert {'Mean', 'params_M', 'Infer memory (MB)', 'Speed (s)', 'Peak probability (%)',
+            'Entropy (nats)'} <= set(saved)
     assert saved['Infer memory (MB)'] > 0 and saved['Speed (s)'] > 0
+    assert 0 < saved['Peak probability (%)'] <= 100 and saved['Entropy (nats)'] > 0
 
 
 def test_ekr_vkd_only_builds_nothing_learnable(pair):
@@ -265,3 +273,82 @@ def test_ekr_vkd_only_builds_nothing_learnable(pair):
     assert sum(p.numel() for p in method.parameters()) == 0 and method.pairs == []
     history = _train(method, student, teachers, steps=6)
     assert set(history[0]) == {'simcc_kl', 'vkd'} and history[-1]['vkd'] < history[0]['vkd']
+
+
+def test_runs_use_the_papers_augmentation():
+    """Section 4.1: rotation within +-30 degrees, scale within 0.75..1.25, for students and teacher."""
+    from kdlib.data.transforms import random_scale_rotation
+    from kdlib.experiment import pipeline_config
+    from kdlib.paper_tables import ekr as T
+    from kdlib.profiles import get_profile
+    for dataset in ('mpii', 'coco'):
+        cfg = T.experiment_config('smoke', 0, dataset, 'litehrnet_18', 'simcc', 'ekr')
+        for c in (cfg, cfg.teachers['teacher']):
+            pipe = pipeline_config(c, get_profile('smoke'), dataset, train=True)
+            rng = np.random.default_rng(0)
+            draws = np.array([random_scale_rotation(rng, pipe.scale_factor, pipe.rot_factor, pipe.rot_prob)
+                              for _ in range(4000)])
+            assert draws[:, 0].min() >= 0.75 and draws[:, 0].max() <= 1.25
+            assert np.abs(draws[:, 1]).max() <= 30.0 and np.abs(draws[:, 1]).max() > 25.0
+
+
+def test_claims_name_the_missing_row_and_fig4_checks_sharpness():
+    from kdlib.paper_tables import Stat, evaluate_claim
+    from kdlib.paper_tables import ekr as T
+    claim = T.TABLES['table1'].claims[0]
+    verdict = evaluate_claim(claim, {'Ours': {'Mean': Stat(1.0, float('nan'), 1)}})
+    assert verdict['status'] == 'not run' and 'KD / Mean' in verdict['detail']
+    fig4 = T.TABLES['fig4']
+    peak = T.SHARPNESS_COLUMNS[0]
+    stats = lambda before, after: {T.FIG4_BEFORE: {peak: Stat(before, 0.1, 3)},   # noqa: E731
+                                   T.FIG4_AFTER: {peak: Stat(after, 0.1, 3)}}
+    assert evaluate_claim(fig4.claims[0], stats(5.0, 9.0))['status'] == 'reproduced'
+    assert evaluate_claim(fig4.claims[0], stats(9.0, 5.0))['status'] == 'contradicted'
+    # Fig. 4's rows are Table 4's Lite-HRNet-18 baseline and full method: the same cells
+    t4 = {r.label: r.params for r in T.TABLES['table4'].rows}
+    assert fig4.rows[0].params == t4['Lite-HRNet-18: baseline']
+    assert fig4.rows[1].params == t4['Lite-HRNet-18: + MFT + WA + VKD']
+    texts = ' '.join(c.text for t in T.TABLES.values() for c in t.claims)
+    assert '@' not in texts.replace('`PCKh@0.5`', '')                # bare @ renders as a mailto link
+
+
+def test_simcc_sharpness_peaked_beats_flat():
+    from kdlib.viz_ekr import simcc_sharpness
+
+    class Const(nn.Module):
+        def __init__(self, height):
+            super().__init__()
+            self.height = nn.Parameter(torch.tensor(float(height)))
+
+        def forward(self, image):
+            logits = torch.zeros(image.shape[0], 2, 10)
+            logits[..., 4] = self.height                           # one peak bin of 10
+            return {'simcc_x': logits, 'simcc_y': logits}
+    data = [{'image': torch.zeros(3, 4, 4), 'target_weight': torch.tensor([1.0, 0.0])} for _ in range(3)]
+    flat, peaked = simcc_sharpness(Const(0.0), data, 2), simcc_sharpness(Const(5.0), data, 2)
+    assert flat['Peak probability (%)'] == pytest.approx(10.0)
+    assert flat['Entropy (nats)'] == pytest.approx(np.log(10.0))
+    p = np.exp(5.0) / (np.exp(5.0) + 9)
+    assert peaked['Peak probability (%)'] == pytest.approx(100 * p, rel=1e-5)
+    assert peaked['Entropy (nats)'] < flat['Entropy (nats)']
+
+
+def test_zoo_pyramid_runs_the_transposed_conv_alignment():
+    """On HRNet-W32 -> Lite-HRNet-18 the default stage maps (`stage_pyramid`: 1/4 .. 1/32) make a
+    deeper student stage smaller than the teacher stage it is compared with: Section 3.2's
+    transposed conv upsamples it (2^(m - l))."""
+    from kdlib.models import build_model
+    from kdlib.methods import ekr as ekr_method
+    size = (64, 48)
+    student = build_model('litehrnet_18', 17, head='simcc', input_size=size, variant='smoke')
+    teacher = build_model('hrnet_w32', 17, head='simcc', input_size=size, variant='smoke').eval()
+    method = ekr_method.build_method({'input_size': size}, student, {'teacher': teacher}, None)
+    assert [s[1:] for s in method.s_shapes] == [(16, 12), (8, 6), (4, 3), (2, 2)]   # 1/4 .. 1/32
+    ups = {key: tuple(a.resize.stride) for key, a in method.align.items()
+           if isinstance(a.resize, nn.ConvTranspose2d)}
+    # every deeper student stage is upsampled to its teacher stage; 2_3 (4x3 <- 2x2 after the
+    # 1/32 map's ceil) is not an integer ratio and falls back to bilinear resizing
+    assert ups == {'0_1': (2, 2), '0_2': (4, 4), '0_3': (8, 6), '1_2': (2, 2), '1_3': (4, 3)}
+    batch = make_batch(b=2, k=17, size=size)
+    terms, _ = method(batch, student, {'teacher': teacher})
+    assert torch.isfinite(terms['fkd']) and terms['fkd'] > 0

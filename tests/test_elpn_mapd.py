@@ -3,17 +3,20 @@ the paper-table module, and the notebook on the smoke profile."""
 from __future__ import annotations
 
 
+import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from kdlib.losses import joints_mse
 from kdlib.methods import METHODS
-from kdlib.methods.mapd import (MAPD, build_method, heatmap_log_distribution, kpd_loss, kpd_pixel_terms,
-                                mapd_loss, mapd_weights, mpd_loss)
+from kdlib.methods.base import task_loss
+from kdlib.methods.mapd import (DEFAULTS, MAPD, build_method, heatmap_log_distribution, kpd_loss,
+                                kpd_pixel_terms, mapd_loss, mapd_weights, mpd_loss)
 from kdlib.paper_tables import elpn_mapd as tables
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,22 +35,109 @@ def gaussian_heatmaps(batch=2, joints=3, h=16, w=12, sigma=1.5, seed=0) -> torch
     return torch.exp(-((ys - cy) ** 2 + (xs - cx) ** 2) / (2 * sigma ** 2))  # (B, K, H, W)
 
 
+def realistic_heatmaps(batch=2, joints=16, size=64, seed=0):
+    """Fixed, realistic (B, K, 64, 64) heatmaps (MPII 256x256 input): GT Gaussians (sigma 2);
+    teacher close to GT (peak 0.9, shifted ~0.5 px, noise 0.01); student GT-like but worse (peak
+    0.7, shifted ~1.5 px, noise 0.05, so about half its pixels are <= 0, as early in training)."""
+    gen = torch.Generator().manual_seed(seed)
+    centre = torch.rand(batch, joints, 2, generator=gen) * (size - 16) + 8  # (B, K, 2) x, y
+
+    def gauss(c, amp):
+        grid = torch.arange(size).float()
+        dx = grid.view(1, 1, 1, size) - c[..., 0, None, None]
+        dy = grid.view(1, 1, size, 1) - c[..., 1, None, None]
+        return amp * torch.exp(-(dx ** 2 + dy ** 2) / (2 * 2.0 ** 2))  # (B, K, H, W)
+
+    noise = lambda std: std * torch.randn(batch, joints, size, size, generator=gen)  # noqa: E731
+    gt = gauss(centre, 1.0)
+    teacher = gauss(centre + 0.5 * torch.randn(batch, joints, 2, generator=gen), 0.9) + noise(0.01)
+    student = gauss(centre + 1.5 * torch.randn(batch, joints, 2, generator=gen), 0.7) + noise(0.05)
+    return student, teacher, gt, torch.ones(batch, joints)
+
+
+def printed_equations(student, teacher, gt, alpha=0.15, beta=0.075, eps=1e-4):
+    """Eq. (1)-(3) as printed, written out with numpy loops: per heatmap a squared norm (sum over
+    the pixels) or a KL summed over the pixels, (1/K) over the heatmaps, mean over the batch.
+    Distributions: p = (max(o, 0) + eps) / sum (the kit's reading of Eq. 2, module docstring)."""
+    s, t, g = (x.double().numpy() for x in (student, teacher, gt))
+    batch, joints = s.shape[:2]
+    mpd = kpd = mse = 0.0
+    for b in range(batch):
+        for k in range(joints):
+            mpd += ((s[b, k] - t[b, k]) ** 2).sum() / joints                       # Eq. (1)
+            mse += ((s[b, k] - g[b, k]) ** 2).sum() / joints                       # "almost the same"
+            p_t = np.maximum(t[b, k], 0) + eps
+            p_s = np.maximum(s[b, k], 0) + eps
+            p_t, p_s = p_t / p_t.sum(), p_s / p_s.sum()
+            kpd += (p_t * (np.log(p_t) - np.log(p_s))).sum() / joints               # Eq. (2)
+    return {'mse_gt': (1 - alpha - beta) * mse / batch, 'mpd': alpha * mpd / batch,  # Eq. (3)
+            'kpd': beta * kpd / batch}
+
+
+# ----------------------------------------------------------------------------- Eq. (1)-(3) balance
+def test_weighted_terms_stand_in_the_printed_ratio():
+    """The three weighted terms of the default MAPD are the printed Eq. (1)-(3) times one common
+    factor 1/(2HW) (JointsMSELoss's), so their ratios are the printed ones. Measured here: printed
+    kpd/mpd = 0.078, kpd/mse_gt = 0.015; with the old 'batchmean' KL they were 2HW = 8192x that
+    (~640x and ~120x)."""
+    student, teacher, gt, weight = realistic_heatmaps()
+    assert 0.4 < (student <= 0).float().mean() < 0.6
+    kit = {k: v.item() for k, v in mapd_loss(student, teacher, gt, weight).items()}
+    ref = printed_equations(student, teacher, gt)
+    assert kit['kpd'] / kit['mpd'] == pytest.approx(ref['kpd'] / ref['mpd'], rel=1e-4)
+    assert kit['mse_gt'] / kit['mpd'] == pytest.approx(ref['mse_gt'] / ref['mpd'], rel=1e-4)
+    pixels = student.shape[2] * student.shape[3]
+    for name in ref:                                       # the common factor: JointsMSELoss's
+        assert kit[name] == pytest.approx(ref[name] / (2 * pixels), rel=1e-4)
+    old = mapd_loss(student, teacher, gt, weight, kl_reduction='batchmean')
+    assert (old['kpd'] / old['mpd']).item() == pytest.approx(2 * pixels * ref['kpd'] / ref['mpd'], rel=1e-4)
+    assert (old['kpd'] / old['mpd']).item() > 100
+
+
+def test_alpha_beta_zero_is_the_supervised_loss():
+    student, _, gt, weight = realistic_heatmaps(seed=1)
+    weight[0, :3] = 0.0
+    terms = mapd_loss(student, None, gt, weight, alpha=0.0, beta=0.0)
+    baseline = task_loss({'heatmaps': student}, {'heatmap': gt, 'target_weight': weight})
+    assert terms['mse_gt'].item() == baseline['heatmap_mse'].item()
+
+
+def test_kl_gradient_reaches_nonpositive_pixels():
+    """Default 'straight_through': same value as the clip, and Eq. (2)'s gradient also reaches the
+    pixels where the student outputs o <= 0; 'clip' (the old behaviour) gives them none."""
+    student, teacher, _, _ = realistic_heatmaps(batch=1, joints=4, seed=2)
+    grads, values = {}, {}
+    for clamp in ('straight_through', 'clip'):
+        s = student.clone().requires_grad_(True)
+        loss = kpd_loss(s, teacher, clamp=clamp)
+        loss.backward()
+        grads[clamp], values[clamp] = s.grad, loss.item()
+    assert values['straight_through'] == values['clip']
+    below = student < 0                                     # (B, K, H, W)
+    assert (grads['clip'][below] == 0).all()
+    assert (grads['straight_through'][below] != 0).all()
+    above = student > 0
+    assert torch.allclose(grads['straight_through'][above], grads['clip'][above])
+    assert DEFAULTS['kl_clamp'] == 'straight_through' and DEFAULTS['kl_reduction'] == 'mse_scale'
+
+
 # ----------------------------------------------------------------------------- Eq. (2)
 @pytest.mark.parametrize('mode,temperature', [('normalize', 1.0), ('normalize', 2.0), ('softmax', 1.0),
                                               ('softmax', 0.1)])
 def test_kpd_zero_for_identical_positive_otherwise(mode, temperature):
     a, b = gaussian_heatmaps(seed=0), gaussian_heatmaps(seed=1)
     assert kpd_loss(a, a.clone(), mode=mode, temperature=temperature).abs() < 1e-6
-    assert kpd_loss(a, b, mode=mode, temperature=temperature) > 1e-3
+    assert kpd_loss(a, b, mode=mode, temperature=temperature, reduction='batchmean') > 1e-3
     terms = kpd_pixel_terms(a, b, mode, temperature)
     assert terms.shape == a.shape
     assert torch.allclose(terms.flatten(2).sum(-1).mean() * temperature ** 2,
-                          kpd_loss(a, b, mode=mode, temperature=temperature))
+                          kpd_loss(a, b, mode=mode, temperature=temperature, reduction='batchmean'))
 
 
 def test_kpd_golden_value():
-    """p_t = (.75, .25), p_s = (.25, .75): KL = .75 ln 3 + .25 ln(1/3) = 0.5 ln 3."""
-    assert kpd_loss(S, T, eps=0.0).item() == pytest.approx(0.5 * math.log(3), rel=1e-6)
+    """p_t = (.75, .25), p_s = (.25, .75): KL = .75 ln 3 + .25 ln(1/3) = 0.5 ln 3 (H*W = 2)."""
+    assert kpd_loss(S, T, eps=0.0, reduction='batchmean').item() == pytest.approx(0.5 * math.log(3), rel=1e-6)
+    assert kpd_loss(S, T, eps=0.0).item() == pytest.approx(0.5 * math.log(3) / 4, rel=1e-6)
     assert kpd_loss(S, T, eps=0.0, reduction='mean').item() == pytest.approx(0.25 * math.log(3), rel=1e-6)
 
 
@@ -67,17 +157,19 @@ def test_kd_target_weight_masks_joints():
     a, b = gaussian_heatmaps(seed=0), gaussian_heatmaps(seed=1)
     weight = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
     full = kpd_pixel_terms(a, b).flatten(2).sum(-1)  # (B, K)
-    assert kpd_loss(a, b, weight).item() == pytest.approx(full[:, 0].sum().item() / 6, rel=1e-5)
+    assert kpd_loss(a, b, weight, reduction='batchmean').item() == pytest.approx(full[:, 0].sum().item() / 6,
+                                                                                rel=1e-5)
     assert mpd_loss(a, b, weight).item() == pytest.approx(joints_mse(a, b, weight).item())
 
 
 # ----------------------------------------------------------------------------- Eq. (1), (3)
 def test_mapd_golden_terms():
-    """alpha = .15, beta = .075: L_mse = .5*(.04+.16)/2 = .05, L_mpd = .5*(.16+.16)/2 = .08."""
+    """alpha = .15, beta = .075: L_mse = .5*(.04+.16)/2 = .05, L_mpd = .5*(.16+.16)/2 = .08,
+    L_kpd = 0.5 ln 3 / (2 * 2): every term is its printed value / (2HW), HW = 2."""
     terms = mapd_loss(S, T, G, W, alpha=0.15, beta=0.075, eps=0.0)
     assert terms['mse_gt'].item() == pytest.approx(0.775 * 0.05, rel=1e-6)
     assert terms['mpd'].item() == pytest.approx(0.15 * 0.08, rel=1e-6)
-    assert terms['kpd'].item() == pytest.approx(0.075 * 0.5 * math.log(3), rel=1e-6)
+    assert terms['kpd'].item() == pytest.approx(0.075 * 0.5 * math.log(3) / 4, rel=1e-6)
 
 
 def test_mapd_switches_and_weights():
@@ -95,6 +187,10 @@ def test_mapd_switches_and_weights():
         mpd_loss(S, torch.zeros(1, 1, 2, 2))
     with pytest.raises(ValueError, match='kl_mode'):
         MAPD(kl_mode='sigmoid')
+    with pytest.raises(ValueError, match='kl_clamp'):
+        MAPD(kl_clamp='relu')
+    with pytest.raises(ValueError, match='kl_reduction'):
+        MAPD(kl_reduction='sum')
     with pytest.raises(ValueError, match='unknown MAPD'):
         build_method({'gamma': 1.0}, None, {}, None)
     with pytest.raises(ValueError, match='needs a teacher'):
@@ -165,13 +261,44 @@ def test_paper_tables_rows_and_claims_on_the_papers_numbers():
             for label, value in derive(paper).items():
                 paper[label] = {**paper[label], column: value}
         for claim in table.claims:
-            if 'kit-only' in claim.text or 'paper shows it on MPII only' in claim.text:
+            if 'converges faster' in claim.text:       # no curve in the paper: a kit-measured column
+                with pytest.raises(KeyError, match='Mean at 1/4'):
+                    claim.check(paper)
                 continue
             assert claim.check(paper), f'{name}: {claim.text!r} fails on the paper\'s own numbers'
+            for column in ('Params', 'GFLOPs'):         # claims read measured columns only
+                without = {label: {c: v for c, v in values.items() if c != column}
+                           for label, values in paper.items()}
+                assert claim.check(without) == claim.check(paper), (name, claim.text, column)
     t6, t7 = tables.TABLES['table6'], tables.TABLES['table7']
     assert t7.rows[0].params == t6.rows[0].params                # alpha = 0 is the plain baseline
     assert t7.rows[3].params == t6.rows[3].params                # alpha = 0.15 is MSET+KLT
+    assert t6.rows[3].params['alpha'] == DEFAULTS['alpha'] and t6.rows[3].params['beta'] == DEFAULTS['beta']
     assert tables.HEADLINE in tables.TABLES
+    assert tables.table_order('mpii')[0] == 'table3'                # the run's dataset first
+    assert tables.table_order('coco')[:2] == ['table1', 'table2']
+
+
+def test_convergence_columns_from_the_run_history(tmp_path):
+    """'Mean at 1/4': first validation at >= 1/4 of the epochs; 'Mean AUC': area under the
+    validation curve (each value held since the previous validation) / epochs. Read from the
+    trainer's per-epoch log <run_dir>/metrics.json (or a result's 'history')."""
+    history = [{'epoch': 1}, {'epoch': 2, 'val/Mean': 10.0}, {'epoch': 3}, {'epoch': 4, 'val/Mean': 30.0},
+               {'epoch': 5}, {'epoch': 6}, {'epoch': 7}, {'epoch': 8, 'val/Mean': 40.0}]
+    (tmp_path / 'metrics.json').write_text(json.dumps(history))
+    result = {'metrics': {'Mean': 40.0}, 'params_M': 1.0, 'gflops_paper': 1.0, 'run_dir': str(tmp_path)}
+    values = tables.kit_values(result)
+    assert values['Mean at 1/4'] == 10.0
+    assert values['Mean AUC'] == pytest.approx((2 * 10 + 2 * 30 + 4 * 40) / 8)
+    assert tables.kit_values({**result, 'run_dir': '', 'history': history}) == values
+    assert set(tables.CONVERGENCE_COLUMNS) <= set(tables.TABLES['table6'].columns)
+    # every profile gives a student run >= CURVE_POINTS validations (the teacher keeps its own)
+    from kdlib.profiles import get_profile
+    for profile in ('smoke', 'quick', 'classroom', 'gpu', 'paper'):
+        p, cfg = get_profile(profile), tables.experiment_config(profile=profile)
+        val_every = cfg.train.get('val_every', p['val_every'])
+        assert p['epochs'] // val_every >= min(tables.CURVE_POINTS, p['epochs']), profile
+        assert cfg.teachers['teacher'].train == {}
 
 
 def test_experiment_config_expresses_the_paper_recipe():
@@ -190,4 +317,4 @@ def test_experiment_config_expresses_the_paper_recipe():
 # ----------------------------------------------------------------------------- notebook
 def test_notebook_runs_on_smoke(run_notebook):
     metrics, _ = run_notebook('05_elpn_mapd.ipynb', figures=True)
-    assert {'Mean', 'params_M', 'gflops_paper'} <= set(metrics)
+    assert {'Mean', 'params_M', 'gflops_paper', *tables.CONVERGENCE_COLUMNS} <= set(metrics)

@@ -134,3 +134,55 @@ def test_mpii_table_excludes_pelvis_and_thorax():
 def test_bad_prediction_shapes_are_explained(coco_set):
     with pytest.raises(ValueError, match=r'coords should be \(N, 17, 2\)'):
         coco_set.evaluate(np.zeros((3, 16, 2)), np.zeros((3, 16)), np.arange(3))
+
+
+def test_detector_boxes_count_people_on_images_without_a_detection(tmp_path):
+    """Two images, one labelled person each; the detector boxes only the first and its pose is
+    perfect. Recall stops at 1/2 with precision 1: AP = 51 of COCO's 101 recall points = 50.5
+    (HRNet's COCOeval covers every GT image; evaluating only detected images gives 100)."""
+    root = tmp_path / 'coco'
+    write_cocolike(root / 'annotations/person_keypoints_val2017.json', 17, num_images=2, seed=3)
+    gt = json.loads((root / 'annotations/person_keypoints_val2017.json').read_text())
+    gt['annotations'] = [next(a for a in gt['annotations'] if a['image_id'] == i) for i in (1, 2)]
+    (root / 'annotations/person_keypoints_val2017.json').write_text(json.dumps(gt))
+    first = gt['annotations'][0]
+    det = root / 'person_detection_results/COCO_val2017_detections_AP_H_56_person.json'
+    det.parent.mkdir(parents=True)
+    det.write_text(json.dumps([dict(image_id=1, category_id=1, bbox=first['bbox'], score=0.9)]))
+    records, info = load_coco(root, 'val', boxes='det')
+    assert len(records) == 1 and info['images_without_records'] == [2]
+    ds = TopDownDataset(records, info['skeleton'], PipelineConfig(), info)
+    kpts = np.asarray(first['keypoints'], np.float64).reshape(17, 3)
+    x, y, w, h = first['bbox']
+    kpts[kpts[:, 2] <= 0, :2] = (x + w / 2, y + h / 2)
+    m = ds.evaluate(kpts[None, :, :2], np.ones((1, 17)), np.arange(1))
+    assert m['AP'] == pytest.approx(100 * 51 / 101) and m['AR'] == pytest.approx(50.0)
+
+
+def test_results_keep_unrounded_keypoints():
+    """HRNet json-dumps the float keypoints as they are; a 3-decimal rounding moves OKS matches."""
+    from kdlib.evaluation.coco import make_results
+    records = [dict(image_id=1, score=1.0)]
+    coords = np.full((1, 17, 2), 10.123456789)
+    res = make_results(records, coords, np.full((1, 17), 0.5), np.arange(1), SKELETONS['coco'].sigmas,
+                       np.ones(1))
+    assert res[0]['keypoints'][:3] == [10.123456789, 10.123456789, 0.5]
+
+
+def test_smoke_run_validates_on_synthpose_detector_boxes(isolated_runs, monkeypatch):
+    """ExperimentConfig.val_dataset_params={'boxes': 'det'}: train on GT boxes, validate on
+    SynthPose's detections file, evaluated over every GT val image."""
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    from kdlib.evaluation import evaluation_image_ids
+    from kdlib.experiment import ExperimentConfig, build_datasets, ensure_data, run_experiment
+    cfg = ExperimentConfig(profile='smoke', dataset='coco', model='litehrnet_18', head='simcc',
+                           val_dataset_params={'boxes': 'det'})
+    profile = cfg.resolved_profile()
+    ensure_data(profile)
+    train_set, val_set, _ = build_datasets(cfg, profile)
+    assert train_set.info['boxes'] == 'gt' and val_set.info['boxes'] == 'det'
+    dets = json.loads(open(val_set.info['det_file']).read())
+    assert len(val_set.records) == len(dets) and any(r['score'] < 1 for r in val_set.records)
+    assert evaluation_image_ids(val_set.records, val_set.info) == sorted(val_set.info['images'])
+    result = run_experiment(cfg, show_progress=False)
+    assert set(result['metrics']) >= {'AP', 'AR'} and np.isfinite(result['metrics']['AP'])

@@ -45,13 +45,12 @@ SIZE_TABLE = [
          kw={'head': 'simcc'}, note="Table I's 'SimCC HRNet-W32 28.5' row copies the heatmap model's size"),
     Size('hrnet_w48_simcc', 'hrnet_w48', (256, 192), 66.3, source='TwoStage-GCN Table I (SimCC W48)',
          kw={'head': 'simcc'}),
-    Size('hourglass4', 'hourglass4', (256, 256), None, 14.3, 'true', 'SDP Table 3 (from OKDHP)', 16,
-         measured={'gflops_paper': 13.69},
-         note="OKDHP's counter is not HRNet's: the HRNet convention gives 13.69 (-4.3%), true "
-              "multiply-adds /1e9 give 14.70 (+2.8%), which is what is checked"),
+    Size('hourglass4', 'hourglass4', (256, 256), None, 14.3, source='SDP Table 3 (from OKDHP)',
+         num_joints=16, measured={'params_M': 13.02, 'gflops_true': 15.36},
+         note="bearpaw/pytorch-pose HG-4 (FPD's and SDP's code), counted to the parameter"),
     Size('hourglass8', 'hourglass8', (256, 256), 25.6, 26.2, source='ELPN Table 1', num_joints=16,
          note="ELPN Table 1 labels the input 256x192, but 26.2G is the 256x256 (MPII) figure: at "
-              "256x192 the same network reads 19.18G"),
+              "256x192 the same network reads 19.63G"),
     Size('litehrnet_18', 'litehrnet_18', (256, 192), 1.1, source='EKR Tables 2-3'),
     Size('litehrnet_30', 'litehrnet_30', (256, 192), 1.8, source='EKR Tables 2-3'),
     Size('litehrnet_18_simdr', 'litehrnet_18', (256, 256), 1.1, source='EKR Table 2 (LiteHRNet18*, SimDR)',

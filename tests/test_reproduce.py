@@ -97,3 +97,20 @@ def test_quick_profile_headline_of_one_paper_end_to_end(tmp_path, monkeypatch):
     (name, table), = summary["tables"].items()
     assert "not run" not in table["markdown"]
     assert (tmp_path / "results" / "quick" / "REPORT.md").is_file()
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "two"])
+def test_driver_rejects_non_positive_seeds(bad, capsys):
+    from kdlib.reproduce import main
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sdp", "--profile", "smoke", "--seeds", bad])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--seeds" in err and ("positive integer" in err)
+
+
+def test_reproduce_rejects_zero_seeds_and_lists_failed_cells(tmp_path):
+    with pytest.raises(ValueError, match="positive integer"):
+        _toy(tmp_path, seeds=0)
+    summary = _toy(tmp_path, tables=["main"], seeds=1)
+    assert len(summary["failed_now"]) == 1 and summary["failed_now"][0].endswith(".ipynb")

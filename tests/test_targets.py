@@ -54,3 +54,22 @@ def test_simcc_label_smoothing_and_normalisation():
     assert np.isclose(tx.sum(), 1.0)
     tx, ty, w = simcc_targets(joints, (256, 192), 2.0, sigma=4.0)
     assert np.isclose(tx.sum(), 1.0, atol=1e-4) and tx.argmax() == 20        # ~unit mass Gaussian
+
+
+def test_simcc_per_axis_sigma_matches_the_loop_and_one_sigma():
+    """RTMPose's SimCCLabel(sigma=(4.9, 5.66)): x and y Gaussians of their own width."""
+    import numpy as np
+    from kdlib.data.targets import simcc_targets, simcc_targets_loop
+    joints = np.array([[40.0, 100.0, 2], [150.0, 30.0, 1], [-30.0, 50.0, 2], [0, 0, 0]], np.float32)
+    tx, ty, w = simcc_targets(joints, (256, 192), 2.0, (4.9, 5.66), normalize=False)
+    rx, ry, rw = simcc_targets_loop(joints, (256, 192), 2.0, (4.9, 5.66), normalize=False)
+    assert np.allclose(tx, rx, atol=1e-6) and np.allclose(ty, ry, atol=1e-6) and np.array_equal(w, rw)
+    assert tx[0].max() == pytest.approx(1.0, abs=0.02)
+    # half width at half maximum of each axis: sqrt(2 ln 2) sigma
+    above = lambda t: float((t > 0.5).sum())  # noqa: E731
+    assert above(tx[0]) == pytest.approx(2 * 1.1774 * 4.9, abs=1.5)
+    assert above(ty[0]) == pytest.approx(2 * 1.1774 * 5.66, abs=1.5)
+    same_x, _, _ = simcc_targets(joints, (256, 192), 2.0, 4.9, normalize=False)
+    assert np.array_equal(tx, same_x)
+    with pytest.raises(ValueError, match='both axes'):
+        simcc_targets(joints, (256, 192), 2.0, (0.0, 5.0))

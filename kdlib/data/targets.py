@@ -64,12 +64,22 @@ def _window_gauss(grid, peak, lo, hi, sigma):
     return np.where(inside, np.exp(-(d * d) / (2 * sigma ** 2)), 0.0).astype(np.float32)
 
 
-def simcc_weight(joints: np.ndarray, input_size, split_ratio: float, sigma: float) -> np.ndarray:
+def sigma_xy(sigma) -> tuple[float, float]:
+    """SimCC label sigma per axis: one number for both, or (sigma_x, sigma_y) in bins (mmpose
+    ``SimCCLabel(sigma=(4.9, 5.66))``, RTMPose's 256x192 labels). Both > 0, or both 0 (one-hot)."""
+    sx, sy = (float(sigma), float(sigma)) if np.isscalar(sigma) else map(float, sigma)
+    if (sx > 0) != (sy > 0) or sx < 0 or sy < 0:
+        raise ValueError(f'simcc sigma must be >= 0 and both axes Gaussian or both one-hot, got {sigma!r}')
+    return sx, sy
+
+
+def simcc_weight(joints: np.ndarray, input_size, split_ratio: float, sigma) -> np.ndarray:
     """(K,) float32 target weight of SimCC labels (see module docstring)."""
     in_h, in_w = input_size
     labelled = joints[:, 2] > 0
-    if sigma > 0:                                 # SimCC adjust_target_weight (input pixels)
-        tmp = sigma * 3
+    sx, sy = sigma_xy(sigma)
+    if sx > 0:                                    # SimCC adjust_target_weight (input pixels)
+        tmp = np.array([sx, sy], dtype=np.float32) * 3                            # (2,) per axis
         ul, br = np.trunc(joints[:, :2] - tmp), np.trunc(joints[:, :2] + tmp + 1)
         outside = (ul[:, 0] >= in_w) | (ul[:, 1] >= in_h) | (br[:, 0] < 0) | (br[:, 1] < 0)
     else:                                         # SimCC filter_target_simdr (bins)
@@ -78,19 +88,21 @@ def simcc_weight(joints: np.ndarray, input_size, split_ratio: float, sigma: floa
     return (labelled & ~outside).astype(np.float32)
 
 
-def simcc_targets(joints: np.ndarray, input_size, split_ratio: float = 2.0, sigma: float = 4.0,
+def simcc_targets(joints: np.ndarray, input_size, split_ratio: float = 2.0, sigma=4.0,
                   label_smoothing: float = 0.0, normalize: bool = True):
     """SimCC labels simcc_x (K, W k), simcc_y (K, H k) and target_weight (K,).
 
-    sigma in bins (SimCC repo: 4 for COCO 256x192 k=2, 6 for MPII 256x256 k=2); 0 = one-hot.
+    sigma in bins (SimCC repo: 4 for COCO 256x192 k=2, 6 for MPII 256x256 k=2; RTMPose: (4.9, 5.66)
+    per axis at 256x192), one number or (sigma_x, sigma_y); 0 = one-hot.
     """
     in_h, in_w = input_size
     nx, ny = int(in_w * split_ratio), int(in_h * split_ratio)
     weight = simcc_weight(joints, input_size, split_ratio, sigma)
-    if sigma > 0:
+    sx, sy = sigma_xy(sigma)
+    if sx > 0:
         mu = (joints[:, :2] * split_ratio).astype(np.float32)                    # (K, 2)
-        tx = _gauss_1d(nx, mu[:, 0], sigma, normalize)                            # (K, W k)
-        ty = _gauss_1d(ny, mu[:, 1], sigma, normalize)                            # (K, H k)
+        tx = _gauss_1d(nx, mu[:, 0], sx, normalize)                               # (K, W k)
+        ty = _gauss_1d(ny, mu[:, 1], sy, normalize)                               # (K, H k)
     else:
         bins = np.around(joints[:, :2] * split_ratio).astype(np.int64)
         tx = (np.arange(nx)[None] == np.clip(bins[:, :1], 0, nx - 1)).astype(np.float32)
@@ -147,8 +159,9 @@ def heatmap_targets_loop(joints: np.ndarray, input_size, stride: int = 4, sigma:
 
 
 def simcc_targets_loop(joints: np.ndarray, input_size, split_ratio: float = 2.0,
-                       sigma: float = 4.0, label_smoothing: float = 0.0, normalize: bool = True):
-    """SimCC generate_sa_simdr / filter_target_simdr as written there: one joint at a time."""
+                       sigma=4.0, label_smoothing: float = 0.0, normalize: bool = True):
+    """SimCC generate_sa_simdr / filter_target_simdr as written there: one joint at a time
+    (per-axis sigma as mmpose's SimCCLabel)."""
     in_h, in_w = input_size
     nx, ny = int(in_w * split_ratio), int(in_h * split_ratio)
     num_joints = joints.shape[0]
@@ -156,16 +169,17 @@ def simcc_targets_loop(joints: np.ndarray, input_size, split_ratio: float = 2.0,
     tx, ty = np.zeros((num_joints, nx), np.float32), np.zeros((num_joints, ny), np.float32)
     for j in range(num_joints):
         x, y = float(joints[j, 0]), float(joints[j, 1])
-        if sigma > 0:
-            tmp = sigma * 3
-            ul, br = (int(x - tmp), int(y - tmp)), (int(x + tmp + 1), int(y + tmp + 1))
+        sx, sy = sigma_xy(sigma)
+        if sx > 0:
+            ul, br = (int(x - sx * 3), int(y - sy * 3)), (int(x + sx * 3 + 1), int(y + sy * 3 + 1))
             if ul[0] >= in_w or ul[1] >= in_h or br[0] < 0 or br[1] < 0:
                 weight[j] = 0
             if weight[j] < 0.5:
                 continue
-            norm = sigma * np.sqrt(2 * np.pi) if normalize else 1.0
-            tx[j] = np.exp(-(np.arange(nx) - x * split_ratio) ** 2 / (2 * sigma ** 2)) / norm
-            ty[j] = np.exp(-(np.arange(ny) - y * split_ratio) ** 2 / (2 * sigma ** 2)) / norm
+            norm_x = sx * np.sqrt(2 * np.pi) if normalize else 1.0
+            norm_y = sy * np.sqrt(2 * np.pi) if normalize else 1.0
+            tx[j] = np.exp(-(np.arange(nx) - x * split_ratio) ** 2 / (2 * sx ** 2)) / norm_x
+            ty[j] = np.exp(-(np.arange(ny) - y * split_ratio) ** 2 / (2 * sy ** 2)) / norm_y
         else:
             bx, by = int(np.around(x * split_ratio)), int(np.around(y * split_ratio))
             if not (0 <= bx < nx and 0 <= by < ny):

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from kdlib.data.targets import heatmap_targets, simcc_targets
+from kdlib.data.targets import heatmap_targets, sigma_xy, simcc_targets
 from kdlib.data.transforms import (affine_points, box_to_center_scale, crop_matrix,
                                    sample_augmentation, upper_body_mask)
 
@@ -37,7 +37,7 @@ class PipelineConfig:
     heatmap_stride: int = 4                     # HRNet: HEATMAP_SIZE = IMAGE_SIZE / 4
     sigma: float = 2.0                          # HRNet MODEL.SIGMA
     simcc_split_ratio: float = 2.0              # SimCC k (SIMDR_SPLIT_RATIO)
-    simcc_sigma: float = 4.0                    # SA-SimDR sigma in bins; 0 = one-hot SimDR
+    simcc_sigma: float | tuple = 4.0            # SA-SimDR sigma in bins, or (x, y); 0 = one-hot
     simcc_normalize: bool = True                # divide by sigma sqrt(2 pi) (SimCC code)
     label_smoothing: float = 0.0                # SimCC NMTNORMCritierion label_smoothing
     targets: tuple[str, ...] = ('heatmap',)     # any of 'heatmap', 'simcc'
@@ -55,6 +55,9 @@ class PipelineConfig:
         bad = [t for t in self.targets if t not in TARGET_KINDS]
         if bad:
             raise ValueError(f'PipelineConfig.targets: unknown {bad}; expected some of {TARGET_KINDS}')
+        if not np.isscalar(self.simcc_sigma):          # a JSON list from a stored config -> tuple
+            object.__setattr__(self, 'simcc_sigma', tuple(float(v) for v in self.simcc_sigma))
+        sigma_xy(self.simcc_sigma)
         h, w = self.input_size
         if h % self.heatmap_stride or w % self.heatmap_stride:
             raise ValueError(f'input_size {self.input_size} must be divisible by '

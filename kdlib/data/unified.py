@@ -176,11 +176,12 @@ def _coco_gt_in_frame(ann_file: str, src, frame, convert) -> str:
     return path
 
 
-def evaluate_in_frame(dataset, coords, scores, indices, frame, convert) -> dict[str, float]:
+def evaluate_in_frame(dataset, coords, scores, indices, frame, convert, **kw) -> dict[str, float]:
     """Metrics of predictions (N, K_frame, 2) given in skeleton `frame`, against `dataset`'s GT
     re-indexed to `frame` by `convert` ((K_src, 3) -> (K_frame, 3)): MPII -> PCKh Mean and
     Mean@0.1 over the frame's joints (pelvis/thorax excluded as in the official mean); COCO-style
-    -> pycocotools AP/AR with the frame's sigmas."""
+    -> pycocotools AP/AR with the frame's sigmas (`kw`: `evaluate_coco` keywords, e.g. the scores'
+    rescoring threshold `in_vis_thre` that `kdlib.train.trainer.predict_dataset` reports)."""
     import os
     from kdlib.evaluation import crop_areas, evaluate_coco
     from kdlib.evaluation.pckh import EXCLUDED_FROM_MEAN, pckh_per_joint
@@ -199,9 +200,41 @@ def evaluate_in_frame(dataset, coords, scores, indices, frame, convert) -> dict[
     path = _coco_gt_in_frame(dataset.info['ann_file'], dataset.skeleton, frame, convert)
     try:
         return evaluate_coco(records, path, frame, coords, scores, indices,
-                             crop_areas(dataset.records, dataset.cfg))
+                             crop_areas(dataset.records, dataset.cfg), **kw)
     finally:
         os.unlink(path)
+
+
+MPII_ONLY_JOINTS = tuple(n for n in UNIFIED_JOINTS if n not in COCO_JOINTS)   # Eq. (4): COCO never labels
+
+
+def keypoint_similarity(records, coords, indices, to_frame=halpe_to_unified,
+                        sigmas=UNIFIED.sigmas) -> np.ndarray:
+    """(21,) mean OKS similarity of each predicted point over the persons that label it.
+
+    Per person n and point k: exp(-d^2 / (2 s^2 kappa^2)) with d the pixel distance, s^2 the
+    record's area and kappa = 2 sigma_k (COCOeval's per-keypoint term); averaged over the persons
+    whose ground truth (`to_frame`: Halpe -> unified, thorax = shoulders' midpoint) labels k; NaN
+    where none does. coords: (N, 21, 2) original-image pixels of `records[indices]`.
+    """
+    gt = np.stack([to_frame(records[i]['joints']) for i in indices])              # (N, 21, 3)
+    area = np.array([records[i]['area'] for i in indices], np.float64)[:, None]   # (N, 1)
+    d2 = ((np.asarray(coords, np.float64) - gt[..., :2]) ** 2).sum(-1)           # (N, 21)
+    oks = np.exp(-d2 / (2 * np.maximum(area, 1) * (2 * np.asarray(sigmas)) ** 2))
+    labelled = gt[..., 2] > 0
+    count = labelled.sum(0)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(count > 0, (oks * labelled).sum(0) / count, np.nan)
+
+
+def similarity_metrics(records, coords, indices) -> dict[str, float]:
+    """'OKS <point>' for the 21 unified points on Halpe, and 'OKS MPII-only': the mean over the 4
+    points COCO never labels (Table 5's kit column; the paper's Fig. 2 claim)."""
+    per_point = keypoint_similarity(records, coords, indices)
+    out = {f'OKS {n}': float(v) for n, v in zip(UNIFIED.joint_names, per_point)}
+    labelled = [out[f'OKS {n}'] for n in MPII_ONLY_JOINTS if np.isfinite(out[f'OKS {n}'])]
+    out['OKS MPII-only'] = float(np.mean(labelled)) if labelled else float('nan')
+    return out
 
 
 class CrossEvalDataset(Dataset):
@@ -210,7 +243,8 @@ class CrossEvalDataset(Dataset):
     joints='all': the dataset's full skeleton; points the model cannot predict count as misses
     (placed at the image origin with score 0) -- Table 1's plain rows. joints='shared': only the
     12 points COCO and MPII share -- Table 1's '*' rows. joints='unified': the 21 unified points
-    (Halpe: 20 by name + thorax = shoulders' midpoint) -- Table 5.
+    (Halpe: 20 by name + thorax = shoulders' midpoint) -- Table 5, with the per-point OKS
+    similarities of `similarity_metrics` besides the AP.
     """
 
     def __init__(self, dataset, model_skeleton, joints: str = 'all'):
@@ -248,7 +282,10 @@ class CrossEvalDataset(Dataset):
             def convert(j):
                 return from_unified(to_unified(j, src)[None], frame)[0]
         xy, s = from_unified(u_xy, frame), from_unified(u_s, frame)[..., 0]
-        return evaluate_in_frame(self.dataset, xy, s, indices, frame, convert)
+        metrics = evaluate_in_frame(self.dataset, xy, s, indices, frame, convert, **kw)
+        if src.name == 'halpe' and frame is UNIFIED:
+            metrics.update(similarity_metrics(self.records, u_xy, np.asarray(indices)))
+        return metrics
 
 
 # ----------------------------------------------------------------------------- experiment hooks

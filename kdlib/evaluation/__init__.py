@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from kdlib.data.transforms import box_to_center_scale
-from kdlib.evaluation.coco import COCO_KEYS, evaluate_coco, oks_nms, rescore
+from kdlib.evaluation.coco import (COCO_KEYS, IN_VIS_THRE, SIMCC_IN_VIS_THRE, evaluate_coco,
+                                   keypoint_score_threshold, oks_nms, rescore)
 from kdlib.evaluation.pckh import COLUMNS as PCKH_COLUMNS
 from kdlib.evaluation.pckh import evaluate_pckh, pckh_per_joint
 
@@ -22,13 +23,21 @@ TABLE_COLUMNS = {
     'mpii': PCKH_COLUMNS,
 }
 __all__ = ['evaluate_predictions', 'metrics_table', 'evaluate_coco', 'evaluate_pckh', 'oks_nms',
-           'rescore', 'pckh_per_joint', 'COCO_KEYS', 'TABLE_COLUMNS']
+           'rescore', 'keypoint_score_threshold', 'evaluation_image_ids', 'pckh_per_joint',
+           'COCO_KEYS', 'IN_VIS_THRE', 'SIMCC_IN_VIS_THRE', 'TABLE_COLUMNS']
 
 
 def crop_areas(records, cfg) -> np.ndarray:
     """(N,) area of each record's padded, aspect-fixed crop (HRNet's OKS-NMS area, prod(s * 200))."""
     return np.array([np.prod(box_to_center_scale(r['bbox'], cfg.aspect_ratio, cfg.padding)[1])
                      for r in records], dtype=np.float64)
+
+
+def evaluation_image_ids(records, info: dict) -> list[int]:
+    """Images COCOeval covers: those of the records plus the GT images that got none (e.g. no
+    detection box there; `info['images_without_records']` from the loader) -- every GT image of the
+    split, as HRNet's COCOeval (default imgIds); a truncated record list keeps its own images."""
+    return sorted({int(r['image_id']) for r in records} | set(info.get('images_without_records', ())))
 
 
 def _check(coords, scores, indices, n_records, num_joints):
@@ -44,7 +53,11 @@ def _check(coords, scores, indices, n_records, num_joints):
 
 
 def evaluate_predictions(dataset, coords, scores, indices, **kw) -> dict[str, float]:
-    """Metrics dict of a TopDownDataset's predictions (PCKh for MPII, else COCO-style AP)."""
+    """Metrics dict of a TopDownDataset's predictions (PCKh for MPII, else COCO-style AP).
+
+    kw go to `evaluate_coco`, e.g. in_vis_thre (`keypoint_score_threshold` of the head that made
+    the scores; `kdlib.train.trainer.predict_dataset` returns it in 'evaluate_kw').
+    """
     sk = dataset.skeleton
     coords, scores, indices = _check(coords, scores, indices, len(dataset.records), sk.num_joints)
     if sk.name == 'mpii':
@@ -54,6 +67,7 @@ def evaluate_predictions(dataset, coords, scores, indices, **kw) -> dict[str, fl
         raise ValueError(f'COCO-style evaluation of {sk.name!r} needs info["ann_file"] (the GT '
                          f'JSON) and skeleton sigmas; got info keys {sorted(dataset.info)}')
     crowd = dataset.info.get('crowd_index') if sk.name == 'crowdpose' else None
+    kw.setdefault('img_ids', evaluation_image_ids(dataset.records, dataset.info))
     return evaluate_coco(dataset.records, ann_file, sk, coords, scores, indices,
                          crop_areas(dataset.records, dataset.cfg), crowd_index=crowd, **kw)
 

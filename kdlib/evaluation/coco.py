@@ -1,12 +1,22 @@
 """COCO-style keypoint AP through pycocotools' COCOeval (COCO, CrowdPose, Halpe-26).
 
 Procedure of HRNet lib/dataset/coco.py `evaluate` (github.com/leoxiaobin/deep-high-resolution-net.pytorch):
-1. rescoring -- instance score = box score x mean confidence of the joints above IN_VIS_THRE 0.2
-   (0 when none is);
+1. rescoring -- instance score = box score x mean confidence of the joints above TEST.IN_VIS_THRE
+   (0 when none is). The threshold belongs to the head that made the scores
+   (`keypoint_score_threshold`): 0.2 for heatmap maxima (HRNet's COCO configs); for SimCC's
+   softmax probabilities, which peak near 0.1 on a fitted model, SimCC's own configs use 0.01
+   (leeyegy/SimCC experiments/coco/hrnet/sa_simdr/w48_256x192_adam_lr1e-3_split2_sigma4.yaml and
+   simdr/nmt_w48_256x192_adam_lr1e-3.yaml; 0.005 in its split-1.5 and sigma-6 configs) -- with 0.2
+   every SimCC person would score 0 and the ranking would be input order; RTMPose's logit maxima
+   (mmpose, label type 'rtmpose') keep mmpose CocoMetric's keypoint_score_thr 0.2;
 2. OKS-NMS per image at OKS_THRE 0.9 (lib/nms/nms.py `oks_nms`, re-implemented here, vectorised),
    with the padded crop area as the OKS area;
-3. COCOeval(iouType='keypoints') with the skeleton's OKS sigmas (`params.kpt_oks_sigmas`), on
-   the images that the dataset's records come from.
+3. the results are passed on unrounded (HRNet `_write_coco_keypoint_results` json-dumps the float
+   keypoints as they are); COCOeval(iouType='keypoints') with the skeleton's OKS sigmas
+   (`params.kpt_oks_sigmas`) on every image of the split (HRNet leaves COCOeval's default
+   imgIds, all GT images): a labelled person whose image has no detection box is a miss.
+   `evaluation_image_ids` (kdlib.evaluation) gives that set; `img_ids=None` falls back to the
+   images of the records.
 
 CrowdPose follows crowdposetools (github.com/Jeff-sjtu/CrowdPose, crowdpose-api/PythonAPI/
 crowdposetools/cocoeval.py): OKS area = 0.53 x GT box w x h, maxDets 20, and AP^E / AP^M / AP^H
@@ -28,10 +38,28 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 COCO_KEYS = ('AP', 'AP50', 'AP75', 'APM', 'APL', 'AR', 'AR50', 'AR75', 'ARM', 'ARL')  # stats order
-IN_VIS_THRE = 0.2     # HRNet TEST.IN_VIS_THRE
+IN_VIS_THRE = 0.2     # HRNet TEST.IN_VIS_THRE (heatmap maxima); mmpose CocoMetric keypoint_score_thr
+SIMCC_IN_VIS_THRE = {'gaussian': 0.01, 'onehot': 0.01,   # SimCC TEST.IN_VIS_THRE, COCO 256x192 k=2
+                     'rtmpose': 0.2}                      # mmpose CocoMetric keypoint_score_thr
 OKS_THRE = 0.9        # HRNet TEST.OKS_THRE
 CROWD_AREA_FACTOR = 0.53
 CROWD_THRESHOLDS = (0.2, 0.8)
+
+
+def keypoint_score_threshold(scores: str = 'heatmaps', simcc_label: str = 'gaussian') -> float:
+    """Rescoring threshold (IN_VIS_THRE) of the reference code of the head whose scores these are.
+
+    scores: 'heatmaps' (heatmap maxima: HRNet, 0.2) or 'simcc', read per `simcc_label`: SimCC's
+    softmax maxima for 'gaussian' (SA-SimDR) and 'onehot' (SimDR) labels, 0.01 in SimCC's configs;
+    mmpose's logit maxima for 'rtmpose', 0.2 (CocoMetric). `kdlib.decode.predict(..., info=...)`
+    says which scores it returned.
+    """
+    if scores == 'heatmaps':
+        return IN_VIS_THRE
+    if scores == 'simcc' and simcc_label in SIMCC_IN_VIS_THRE:
+        return SIMCC_IN_VIS_THRE[simcc_label]
+    raise ValueError(f"scores must be 'heatmaps' or 'simcc' and simcc_label one of "
+                     f"{sorted(SIMCC_IN_VIS_THRE)}; got {scores!r}, {simcc_label!r}")
 
 
 def rescore(joint_scores: np.ndarray, box_scores: np.ndarray, in_vis_thre: float = IN_VIS_THRE):
@@ -86,7 +114,7 @@ def load_gt(ann_file: str, num_joints: int, crowdpose: bool = False) -> COCO:
 
 def make_results(records, coords, scores, indices, sigmas, areas, in_vis_thre=IN_VIS_THRE,
                  oks_thre=OKS_THRE) -> list[dict]:
-    """pycocotools result dicts after HRNet's rescoring and per-image OKS-NMS."""
+    """pycocotools result dicts after HRNet's rescoring and per-image OKS-NMS (keypoints unrounded)."""
     coords, scores = np.asarray(coords, np.float64), np.asarray(scores, np.float64)
     indices = np.asarray(indices)
     box_scores = np.array([records[i]['score'] for i in indices], dtype=np.float64)
@@ -99,7 +127,7 @@ def make_results(records, coords, scores, indices, sigmas, areas, in_vis_thre=IN
         keep = oks_nms(kpts[sel], inst_scores[sel], areas[indices[sel]], sigmas, oks_thre)
         for j in sel[keep]:
             results.append(dict(image_id=int(img), category_id=1, score=float(inst_scores[j]),
-                                keypoints=kpts[j].reshape(-1).round(3).tolist()))
+                                keypoints=kpts[j].reshape(-1).tolist()))
     return results
 
 
@@ -126,11 +154,17 @@ def _ap(ev: COCOeval) -> float:
 
 def evaluate_coco(records, ann_file, skeleton, coords, scores, indices, areas,
                   crowd_index: dict | None = None, crowd_thresholds=CROWD_THRESHOLDS,
-                  in_vis_thre: float = IN_VIS_THRE, oks_thre: float = OKS_THRE) -> dict[str, float]:
-    """COCO metrics (COCO_KEYS) or, with `crowd_index`, CrowdPose's AP/AP50/AP75/AR.../APE/APM/APH."""
+                  in_vis_thre: float = IN_VIS_THRE, oks_thre: float = OKS_THRE,
+                  img_ids=None) -> dict[str, float]:
+    """COCO metrics (COCO_KEYS) or, with `crowd_index`, CrowdPose's AP/AP50/AP75/AR.../APE/APM/APH.
+
+    img_ids: the images evaluated (None: those of `records`); in_vis_thre: the scores' head's
+    rescoring threshold (`keypoint_score_threshold`).
+    """
     crowd = crowd_index is not None
     coco_gt = load_gt(ann_file, skeleton.num_joints, crowdpose=crowd)
-    img_ids = sorted({int(r['image_id']) for r in records})
+    img_ids = sorted({int(r['image_id']) for r in records} if img_ids is None
+                     else {int(i) for i in img_ids})
     results = make_results(records, coords, scores, indices, skeleton.sigmas, areas,
                            in_vis_thre, oks_thre)
     if not results:

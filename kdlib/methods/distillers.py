@@ -3,7 +3,8 @@
 Xu, Yan & Zheng, "Lightweight Human Pose Estimation with Enhanced Knowledge Review" (BMVC 2024),
 Table 1 compares its method with six distillers, all run HRNet-W32 -> Lite-HRNet-18 on MPII:
 
-- ``kd``       Hinton et al. 2015: KL(teacher || student) on the SimCC x/y distributions.
+- ``kd``       Hinton et al. 2015: KL(teacher || student) on the SimCC x/y distributions, exactly
+               EKR's L_vkd term alone (``vanilla_kd``: weight beta = 0.04 and EKR's Eq. 7 reduction).
 - ``fitnet``   Romero et al. 2015: a regressor maps one student stage onto the teacher's hint stage; MSE.
 - ``rkd``      Park et al. 2019: distance-wise (Huber on normalised pairwise distances, weight 25) and
                angle-wise (Huber on triplet cosines, weight 50) relations of pooled embeddings.
@@ -15,13 +16,14 @@ Table 1 compares its method with six distillers, all run HRNet-W32 -> Lite-HRNet
 
 The paper gives none of their weights; each default is the original code's (RepDistiller, the CRD
 benchmark that also ships FitNet/AT/SP/RKD: FitNet 100, AT 1000, SP 3000, RKD 1 with internal 25/50;
-ReviewKD's own detection/CIFAR weight 1.0; KD uses EKR's beta = 0.04 so that the ``kd`` column is
-exactly EKR's VKD term alone). All are parameters (``weight``). Caveat: RepDistiller tuned them
-against a CIFAR cross-entropy of a few units; against the SimCC task loss (~0.5 early in training)
-FitNet x100 and SP x3000 start about 100x larger than the task term (bf16 smoke check), while EKR's
-alpha = 0.005 term starts ~200x smaller: Table 1 compares the methods at their authors' weights. The ABF module and HCL are written here, after
-dvlab-research/ReviewKD (CIFAR-100/model/reviewkd.py), generalised to non-square maps: every resize
-goes to an (h, w) pair, never to a square side, and HCL pools to aspect-preserving grids.
+ReviewKD's own detection/CIFAR weight 1.0; KD uses EKR's beta = 0.04 and EKR's reduction, so that
+the ``kd`` column is exactly EKR's VKD term alone). All are parameters (``weight``). Caveat:
+RepDistiller tuned them against a CIFAR cross-entropy of a few units, while the SimCC task loss
+(SimCC's KLDiscretLoss: a mean over the bins) is ~1e-3 to 1e-2, so FitNet x100 and SP x3000 start
+orders of magnitude above the task term: Table 1 compares the methods at their authors' weights.
+The ABF module and HCL are written here, after dvlab-research/ReviewKD (CIFAR-100/model/reviewkd.py),
+generalised to non-square maps: every resize goes to an (h, w) pair, never to a square side, and
+HCL pools to aspect-preserving grids.
 """
 from __future__ import annotations
 
@@ -30,31 +32,45 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kdlib.losses import simcc_kd
 from kdlib.methods.base import Method, task_loss
 
-__all__ = ['simcc_kd', 'hcl_loss', 'attention_map', 'at_loss', 'sp_loss', 'rkd_loss',
-           'ABF', 'DistillMethod', 'VanillaKD', 'FitNet', 'RKD', 'AttentionTransfer',
+__all__ = ['vanilla_kd', 'VKD_REDUCTIONS', 'hcl_loss', 'attention_map', 'at_loss', 'sp_loss', 'rkd_loss',
+           'pairwise_distances', 'ABF', 'DistillMethod', 'VanillaKD', 'FitNet', 'RKD', 'AttentionTransfer',
            'SimilarityPreserving', 'ReviewKD', 'DISTILLERS', 'build_method', 'builder',
            'stage_shapes', 'single_teacher', 'input_size_of']
 
 
 # ----------------------------------------------------------------------------------- losses
-def simcc_kd(student_x: torch.Tensor, student_y: torch.Tensor, teacher_x: torch.Tensor,
-             teacher_y: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Vanilla KD on the SimCC distributions, EKR Eq. (7).
+VKD_REDUCTIONS = ('paper', 'batchmean')
 
-    L_vkd = (1/N) sum_n sum_k [KL(p_t^x || p_s^x) + KL(p_t^y || p_s^y)] * T^2 with
-    p = softmax(logits / T) over the bins. Reduction: sum over bins, sum over keypoints, mean over
-    the N persons (Eq. 7's 1/N; the same as mmpose's DWPose ``KDLoss``). T = 1 by default: Eq. (7)
-    has no temperature and DWPose's SimCC KD uses none; T^2 keeps the gradient scale for T != 1
-    (Hinton et al. 2015). All logits are (B, K, bins).
+
+def vanilla_kd(s_out: dict, t_out: dict, temperature: float = 1.0, reduction: str = 'paper') -> torch.Tensor:
+    """EKR's L_vkd (Eq. 7) = Table 1's KD: KL(teacher || student) on the SimCC x/y distributions.
+
+    Eq. (7): L_vkd = (1/N) sum_n sum_k KL(T || S) per axis (the printed minus sign is a typo: a KL is
+    >= 0), the KL summed over the bins. DWPose's ``KDLoss`` (mmpose
+    ``mmpose/models/losses/logit_dis_loss.py::KDLoss``), the SimCC KD of the MMPose code the paper
+    runs on, computes exactly that and divides by K: ``kdlib.losses.simcc_kd``, used here as is.
+
+    The task loss it is weighed against is the open point. Eq. (6) SUMS over the N persons of the
+    batch, as mmpose's ``KLDiscretLoss`` does (``t_loss.sum()`` over N*K, then / K), while the kit's
+    task loss (``losses.simcc_kl``, SimCC's original code, shared by every method) AVERAGES over
+    them. ``reduction``:
+    - ``'paper'`` (default): the kit trains Eq. (8) divided by N -- task loss (mean over N), alpha
+      L_fkd (Eq. 5's sum over the batch taken as a mean) and beta * simcc_kd / N -- so that
+      beta L_vkd / L_task is the paper's: beta * L / N * KL(T||S) / KL(V||S) with L bins per axis
+      (~0.64 x the KL ratio at 512 bins and batch 32). The ratio falls with the batch size, as in the
+      paper's code (smoke's batch 8: 4x heavier than at 32).
+    - ``'batchmean'``: simcc_kd as is, N times heavier against the kit's task loss than in the paper
+      (measured on realistic tensors at batch 32: beta L_vkd ~ 29 x L_task instead of ~0.9 x).
+    T = 1 by default (Eq. 7 has none; DWPose's SimCC KD uses none); T != 1 multiplies by T^2.
     """
-    def kl(s, t):                                                 # (B, K, bins) -> scalar
-        log_p_s = F.log_softmax(s.float() / temperature, dim=-1)
-        log_p_t = F.log_softmax(t.float() / temperature, dim=-1)
-        kl_bk = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1)   # (B, K)  KL(T || S)
-        return kl_bk.sum(-1).mean()                               # Eq. (7): sum_k, 1/N sum_n
-    return (kl(student_x, teacher_x) + kl(student_y, teacher_y)) * temperature ** 2  # Eq. (7)
+    if reduction not in VKD_REDUCTIONS:
+        raise ValueError(f'vanilla_kd: reduction must be one of {VKD_REDUCTIONS}, got {reduction!r}')
+    loss = simcc_kd(s_out['simcc_x'], s_out['simcc_y'], t_out['simcc_x'], t_out['simcc_y'],
+                    temperature=temperature)                          # Eq. (7), / K (DWPose)
+    return loss / s_out['simcc_x'].shape[0] if reduction == 'paper' else loss
 
 
 def _pyramid_sizes(h: int, w: int, levels) -> list[tuple[int, int]]:
@@ -107,19 +123,38 @@ def sp_loss(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
     return (batch_similarity(fs) - batch_similarity(ft)).pow(2).sum() / b ** 2
 
 
+def pairwise_distances(e: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Euclidean distances of the rows of ``e`` (B, D) -> (B, B) with an exact-zero diagonal.
+
+    Park et al.'s ``pdist`` (lenscloth/RKD metric/utils.py): sqrt(clamp(|e_i|^2 + |e_j|^2 - 2 e_i.e_j,
+    eps)), diagonal set to 0, on embeddings centred first (distances unchanged, less float32
+    cancellation). Without the zeroing the diagonal holds sqrt(eps) or rounding noise (``torch.cdist``
+    takes this matrix-product path above 25 rows), which enters RKD's mean distance and its loss.
+    """
+    e = e - e.mean(0, keepdim=True)                               # same distances, less cancellation
+    sq = e.pow(2).sum(1)                                          # (B,)
+    d = (sq[:, None] + sq[None, :] - 2 * e @ e.t()).clamp_min(eps).sqrt()   # (B, B)
+    return d * (1 - torch.eye(len(e), device=e.device, dtype=d.dtype))      # zero diagonal
+
+
 def rkd_loss(es: torch.Tensor, et: torch.Tensor, w_dist: float = 25.0, w_angle: float = 50.0):
-    """Relational KD on (B, D) embeddings: distance-wise + angle-wise Huber losses (Park et al.)."""
+    """Relational KD on (B, D) embeddings (Park et al. 2019, lenscloth/RKD ``RkdDistance``/``RKdAngle``).
+
+    Distance: pairwise distances divided by their mean over the off-diagonal pairs (d > 0), Huber
+    (smooth L1, mean over the B^2 entries) student vs teacher. Angle: cosines of e_j - e_i and
+    e_k - e_i at every anchor i, Huber, mean over the B^3 entries.
+    """
     def pdist(e):                                                 # (B, B), mean-normalised
-        d = torch.cdist(e, e)
+        d = pairwise_distances(e.float())
         return d / d[d > 0].mean().clamp_min(1e-12)
 
     def angles(e):                                                # (B, B, B) cosines at each anchor
         diff = F.normalize(e.unsqueeze(0) - e.unsqueeze(1), dim=2)    # (B, B, D)
         return torch.bmm(diff, diff.transpose(1, 2))
     with torch.no_grad():
-        d_t, a_t = pdist(et), angles(et)
+        d_t, a_t = pdist(et), angles(et.float())
     return (w_dist * F.smooth_l1_loss(pdist(es), d_t)
-            + w_angle * F.smooth_l1_loss(angles(es), a_t))
+            + w_angle * F.smooth_l1_loss(angles(es.float()), a_t))
 
 
 # ---------------------------------------------------------------------------------- modules
@@ -153,16 +188,16 @@ class ABF(nn.Module):
 
 
 @torch.no_grad()
-def stage_shapes(model: nn.Module, input_size: tuple[int, int]) -> list[tuple[int, int, int]]:
-    """(C, h, w) of every entry of ``model(x)['stages']`` from a dry forward in eval mode."""
+def stage_shapes(model: nn.Module, input_size: tuple[int, int], key: str = 'stages') -> list[tuple[int, int, int]]:
+    """(C, h, w) of every entry of ``model(x)[key]`` (the stage maps) from a dry forward in eval mode."""
     was_training = model.training
     device = next(model.parameters()).device
     model.eval()
     out = model(torch.zeros(2, 3, *input_size, device=device))
     model.train(was_training)
-    if 'stages' not in out:
-        raise KeyError(f"{type(model).__name__} output has no 'stages' (keys: {sorted(out)})")
-    return [tuple(s.shape[1:]) for s in out['stages']]
+    if key not in out:
+        raise KeyError(f"{type(model).__name__} output has no {key!r} (keys: {sorted(out)})")
+    return [tuple(s.shape[1:]) for s in out[key]]
 
 
 # ---------------------------------------------------------------------------------- methods
@@ -199,15 +234,17 @@ def single_teacher(teachers: dict) -> nn.Module:
 
 
 class VanillaKD(DistillMethod):
+    """Table 1's KD: EKR's L_vkd alone (``vanilla_kd``), weight beta of EKR Eq. (8), Section 4.1."""
     name = 'kd'
 
-    def __init__(self, weight=0.04, temperature=1.0):     # beta of EKR Eq. (8), Section 4.1
+    def __init__(self, weight=0.04, temperature=1.0, reduction='paper'):
         super().__init__(weight)
-        self.temperature = temperature
+        if reduction not in VKD_REDUCTIONS:
+            raise ValueError(f'kd: reduction must be one of {VKD_REDUCTIONS}, got {reduction!r}')
+        self.temperature, self.reduction = temperature, reduction
 
     def distill(self, s_out, t_out):
-        return simcc_kd(s_out['simcc_x'], s_out['simcc_y'], t_out['simcc_x'], t_out['simcc_y'],
-                        self.temperature)
+        return vanilla_kd(s_out, t_out, self.temperature, self.reduction)
 
 
 class FitNet(DistillMethod):

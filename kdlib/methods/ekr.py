@@ -3,23 +3,50 @@
 Xu, Yan & Zheng, "Lightweight Human Pose Estimation with Enhanced Knowledge Review", BMVC 2024.
 Teacher HRNet-W32 and students Lite-HRNet-18/30, all with a SimDR (SimCC) head. The student loss is
 
-    L = L_task + alpha * L_fkd + beta * L_vkd                                        Eq. (8)
+    L = L_task + alpha * L_fkd + beta * L_vkd,   alpha = 0.005, beta = 0.04          Eq. (8), Sec. 4.1
 
-- L_task (Eq. 6): visibility-masked cross-entropy against 1D Gaussian labels (``losses.simcc_kl``;
-  KL and CE differ by the labels' entropy, a constant, so the gradients are identical).
+- L_task (Eq. 6): visibility-masked cross-entropy against 1D Gaussian labels, mean over the L bins
+  (``losses.simcc_kl``; KL and CE differ by the labels' entropy, a constant: same gradients).
 - L_fkd (Eq. 1, 2, 5): every teacher stage l guides every student stage m >= l. For each pair,
-  ``f_align`` (a transposed conv up to the teacher stage's (h, w), then a 1x1 conv to its channels;
-  Section 3.2) maps F_{s_m} to the teacher's shape. Following Knowledge Review [4], the aligned
-  features of one teacher stage are fused deep -> shallow with ABF (the student stage attended
-  against the deeper fused residual), transformed by MFT (multiple receptive fields, Section 3.2,
-  Fig. 3a), and compared with F_{t_l} by ReviewKD's hierarchical-context loss, generalised here to
-  non-square pose maps (64x48: pooling grids keep the aspect ratio, every resize names (h, w)).
+  ``f_align`` (a transposed conv up to the teacher stage's (h, w) where the sizes differ, then a
+  1x1 conv to its channels; Section 3.2) maps F_{s_m} to the teacher's shape. Following Knowledge
+  Review [4], the aligned features of one teacher stage are fused deep -> shallow with ABF (the
+  student stage attended against the deeper fused residual), transformed by MFT (multiple receptive
+  fields, Section 3.2, Fig. 3a), and compared with F_{t_l} by D = MSE (Section 3.1).
 - WA (Eq. 2-5): per-sample b x b similarity matrices S_m = F_m F_m^T, T_l = F_l F_l^T (Eq. 3), each
   row projected (linear -> ReLU -> LayerNorm -> L2 norm), gamma^i(t_l, s_m) = softmax over the
   (l, m) pairs of S_m[i] . T_l[i] (Eq. 4), L_fkd = mean_i sum_{l, m} gamma^i D_i (Eq. 5).
-- L_vkd (Eq. 7): KL(teacher || student) on the SimCC x/y distributions, T = 1 (see ``simcc_kd``).
+- L_vkd (Eq. 7): KL(teacher || student) on the SimCC x/y distributions, T = 1
+  (``distillers.vanilla_kd`` on ``losses.simcc_kd``, mmpose DWPose ``KDLoss``).
+
+Reductions (what makes alpha and beta mean what they mean in the paper). The paper's Eq. (6) and
+Eq. (5) SUM over the persons of a batch, Eq. (7) AVERAGES over them (1/N); mmpose, which the paper
+runs on, does the same (``KLDiscretLoss`` sums over the batch, DWPose ``KDLoss`` averages). Eq. (6)
+and (7) print no 1/K, mmpose divides both by K; only alpha's scale depends on it, and the code's
+/K is kept (the kit's ``simcc_kl`` divides by K). The kit's task loss averages over the batch, so
+EKR trains Eq. (8) divided by N: task loss (mean over N), alpha * mean_i sum_p gamma_ip D_ip, and
+beta * simcc_kd / N (``vkd_reduction='paper'``). Measured on fixed realistic tensors (MPII 256x256:
+512 bins per axis, K = 16, batch 32; ``tests/test_ekr_balance.py``): beta L_vkd / L_task = 0.91
+(it was 464 when the KD term summed over the joints, and is 29 with ``vkd_reduction='batchmean'``),
+alpha L_fkd / L_task = 4.3 with D = MSE on features at initialisation (2.7 with HCL). On the
+``quick`` profile (64x64 input: 128 bins, batch 32, a 4-epoch kit teacher; ``kdlib.balance``) the
+first batch gives alpha L_fkd = 16 x L_task at initialisation and 6.8 x after training (the teacher's
+stage 3-4 maps have RMS 12-22: HRNet's residual branches grow with depth) and beta L_vkd = 0.08 x
+and 0.05 x (that teacher's 1D distributions are still nearly flat; the ratio scales with L / N).
+D's reduction is ReviewKD's ``hcl_loss`` full-resolution term, ``F.mse_loss(reduction='mean')``:
+the mean over (C, h, w) per sample (a sum over C*h*w ~ 1e6 would make alpha = 0.005 absurd).
 
 Choices the paper leaves open (all parameters of ``EKR``/``build_method``):
+- Which stage maps: ``stage_key='stage_pyramid'`` (default), each stage's newest, lowest-resolution
+  branch (1/4, 1/8, 1/16, 1/32; CONTRACTS). Section 3.2's transposed conv ("when the dimensions ...
+  do not align") only has work to do on such a pyramid, as in ReviewKD, where a deeper student
+  stage m is smaller than teacher stage l and is upsampled by 2^(m - l). ``stage_key='stages'``
+  reads each stage's highest-resolution map instead (the maps the HRNet-family heads read): on
+  HRNet-W32 -> Lite-HRNet all of them are at 1/4 resolution and ``f_align`` is a 1x1 conv + BN.
+- D: ``distance='mse'`` (Eq. 1: "MSE is employed as the distance function D"; Section 3.2: MFT
+  replaces ReviewKD's pooling pyramid, because large pooling windows lose the spatial information
+  pose needs). ``distance='hcl'`` gives ReviewKD's hierarchical-context loss with ``hcl_levels``
+  (pooled grids kept at the map's aspect ratio), for comparing with Table 1's ReviewKD row.
 - MFT branches: depthwise convs with kernels (1, 3, 5) and a 3x3 average pool (receptive fields
   1, 3, 5 and a smoothing context), mixed by learned softmax branch weights, then a 1x1 conv + BN.
   Inception-style multi-size convs with pooling is what Fig. 3a shows; depthwise keeps them cheap on
@@ -33,10 +60,8 @@ Choices the paper leaves open (all parameters of ``EKR``/``build_method``):
   The student features entering WA are detached: the weights are learned by the projections only.
 - With WA off, gamma = 1/P for the P pairs, so that alpha means the same in every ablation row
   (Eq. 1's literal sum is P times larger).
-- Eq. (5)'s sum over the batch is taken as a mean (alpha independent of the batch size).
 - ABF runs at the teacher stage's channels with an ``abf_channels`` = 32-wide middle (ReviewKD uses
   min(512, C)); 32 keeps the 3x3 output conv of the 10 pairs cheap at 1/4 resolution. ``fusion='none'`` skips ABF.
-- D is HCL with levels (4, 2, 1) (ReviewKD); ``hcl_levels=()`` gives the plain MSE of Eq. (1).
 """
 from __future__ import annotations
 
@@ -47,13 +72,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdlib.methods.base import Method, task_loss
-from kdlib.methods.distillers import (ABF, batch_similarity, hcl_loss, input_size_of, simcc_kd, single_teacher,
-                                      stage_shapes)
+from kdlib.methods.distillers import (ABF, VKD_REDUCTIONS, batch_similarity, hcl_loss, input_size_of,
+                                      single_teacher, stage_shapes, vanilla_kd)
 
 __all__ = ['FeatureAlign', 'MFT', 'WeightAllocation', 'EKR', 'build_method', 'cross_stage_pairs',
            'similarity_matrix']
 
 ALPHA, BETA = 0.005, 0.04          # Eq. (8) weights, Section 4.1
+DISTANCES = ('mse', 'hcl')         # D of Eq. (1): the paper's MSE, or ReviewKD's HCL
 
 
 def cross_stage_pairs(num_teacher: int, num_student: int) -> list[tuple[int, int]]:
@@ -202,15 +228,20 @@ class EKR(Method):
     """
 
     def __init__(self, s_shapes, t_shapes, alpha=ALPHA, beta=BETA, cross_stage=True, mft=True,
-                 wa=True, vkd=True, fusion='abf', temperature=1.0, hcl_levels=(4, 2, 1),
-                 mft_kernels=(1, 3, 5), mft_pools=(3,), wa_batch=64, wa_dim=64,
-                 wa_temperature=1.0, abf_channels=32):
+                 wa=True, vkd=True, fusion='abf', temperature=1.0, distance='mse', hcl_levels=(4, 2, 1),
+                 vkd_reduction='paper', stage_key='stage_pyramid', mft_kernels=(1, 3, 5), mft_pools=(3,),
+                 wa_batch=64, wa_dim=64, wa_temperature=1.0, abf_channels=32):
         super().__init__()
         if fusion not in ('abf', 'none'):
             raise ValueError(f"fusion must be 'abf' or 'none', got {fusion!r}")
+        if distance not in DISTANCES:
+            raise ValueError(f'distance must be one of {DISTANCES}, got {distance!r}')
+        if vkd_reduction not in VKD_REDUCTIONS:
+            raise ValueError(f'vkd_reduction must be one of {VKD_REDUCTIONS}, got {vkd_reduction!r}')
         self.alpha, self.beta, self.temperature = alpha, beta, temperature
         self.cross_stage, self.use_mft, self.use_wa, self.vkd = cross_stage, mft, wa, vkd
-        self.hcl_levels = tuple(hcl_levels)
+        self.distance, self.hcl_levels = distance, tuple(hcl_levels)
+        self.vkd_reduction, self.stage_key = vkd_reduction, stage_key
         self.s_shapes, self.t_shapes = [tuple(s) for s in s_shapes], [tuple(t) for t in t_shapes]
         self.pairs = cross_stage_pairs(len(t_shapes), len(s_shapes)) if cross_stage else []
         self.align = nn.ModuleDict({f'{l}_{m}': FeatureAlign(self.s_shapes[m], self.t_shapes[l])
@@ -243,10 +274,16 @@ class EKR(Method):
                 feats[(l, m)] = self.mft[l](x) if self.mft is not None else x
         return feats
 
+    def distance_per_sample(self, fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
+        """D of Eq. (1) per sample: MSE = mean over (C, h, w) (ReviewKD's ``F.mse_loss``), or HCL -> (B,)."""
+        if self.distance == 'hcl':
+            return hcl_loss(fs, ft, self.hcl_levels, per_sample=True)
+        return (fs.float() - ft.float()).pow(2).mean((1, 2, 3))   # (B,)
+
     def pair_distances(self, s_stages, t_stages) -> torch.Tensor:
         """D(F_{t_l}[i] - f_align(F_{s_m}[i])) for every pair -> (B, P)."""
         feats = self.pair_features(s_stages)
-        return torch.stack([hcl_loss(feats[(l, m)], t_stages[l], self.hcl_levels, per_sample=True)
+        return torch.stack([self.distance_per_sample(feats[(l, m)], t_stages[l])
                             for l, m in self.pairs], dim=1)       # (B, P)
 
     def pair_weights(self, s_stages, t_stages) -> torch.Tensor:
@@ -259,7 +296,7 @@ class EKR(Method):
         dist = self.pair_distances(s_stages, t_stages)             # (B, P)
         gamma = self.pair_weights(s_stages, t_stages)              # (B, P)
         self._record(gamma.detach())
-        return (gamma * dist).sum(1).mean()                        # Eq. (5) (Eq. 2 summed per sample)
+        return (gamma * dist).sum(1).mean()                        # Eq. (5), batch sum -> mean (Eq. 8 / N)
 
     def _record(self, gamma):
         self.last_gamma = gamma
@@ -272,12 +309,13 @@ class EKR(Method):
         s_out = student(batch['image'])
         with torch.no_grad():
             t_out = teacher(batch['image'])
-        terms = task_loss(s_out, batch)                            # Eq. (6)
+        terms = task_loss(s_out, batch)                            # Eq. (6), mean over N
         if self.cross_stage:
-            terms['fkd'] = self.alpha * self.feature_loss(s_out['stages'], t_out['stages'])  # Eq. (8)
+            fkd = self.feature_loss(s_out[self.stage_key], t_out[self.stage_key])     # Eq. (5)
+            terms['fkd'] = self.alpha * fkd                                           # Eq. (8)
         if self.vkd:
-            terms['vkd'] = self.beta * simcc_kd(s_out['simcc_x'], s_out['simcc_y'], t_out['simcc_x'],
-                                                t_out['simcc_y'], self.temperature)      # Eq. (7-8)
+            vkd = vanilla_kd(s_out, t_out, self.temperature, self.vkd_reduction)     # Eq. (7)
+            terms['vkd'] = self.beta * vkd                                            # Eq. (8)
         return terms, s_out
 
     def on_epoch_start(self, epoch: int, num_epochs: int, lr: float) -> None:
@@ -302,7 +340,7 @@ class EKR(Method):
     @torch.no_grad()
     def attention_weights(self, student, teacher, images) -> torch.Tensor:
         """gamma (B, P) for a batch of images, WA in eval mode (uniform when WA is off)."""
-        s, t = student(images)['stages'], teacher(images)['stages']
+        s, t = student(images)[self.stage_key], teacher(images)[self.stage_key]
         return self.pair_weights(s, t)
 
     def mft_branch_weights(self) -> dict[str, list[float]]:
@@ -327,8 +365,9 @@ def build_method(params: dict, student, teachers, train_set) -> EKR:
     params = dict(params or {})
     size = input_size_of(params, train_set)
     params.pop('input_size', None)
-    s_shapes = stage_shapes(student, size)
-    t_shapes = stage_shapes(single_teacher(teachers), size)
+    key = params.get('stage_key', 'stage_pyramid')
+    s_shapes = stage_shapes(student, size, key)
+    t_shapes = stage_shapes(single_teacher(teachers), size, key)
     allowed = set(inspect.signature(EKR).parameters) - {'s_shapes', 't_shapes'}
     unknown = set(params) - allowed
     if unknown:

@@ -4,15 +4,20 @@ F. Zhang, X. Zhu, M. Ye, "Fast Human Pose Estimation", CVPR 2019. In the SDP pap
 teacher is Hourglass-8 and the student Hourglass-4, both trained on MPII; FPD's time includes
 training the teacher first.
 
-Loss (FPD's official code, ilovepose/fast-human-pose-estimation.pytorch, ``lib/core/function.py``
-``fpd_train`` and ``lib/config/default.py`` ``KD.ALPHA = 0.5``):
+Loss, as FPD's official code computes it (ilovepose/fast-human-pose-estimation.pytorch,
+``lib/core/function.py::fpd_train``; ``lib/config/default.py``: ``KD.ALPHA = 0.5``): the teacher's
+target is its *final* heatmaps (``toutput[-1]``), and *every* output of the student -- each
+stack of a Stacked Hourglass, the one map of a single-output network -- is supervised by both
+the GT and that target, each stack's loss summed:
 
-    L = (1 - a) * MSE(student, GT) + a * MSE(student, teacher)
+    L = (1 - a) * sum_stacks MSE(stack, GT) + a * sum_stacks MSE(stack, teacher_final)
 
-both terms HRNet's JointsMSELoss with target weights, the teacher's target being its final
-heatmaps. The GT term is ``kdlib.methods.base.task_loss`` -- the supervised baseline's own loss --
-so Hourglass stacks are supervised as the baseline supervises them (FPD's code also supervises and
-distils every intermediate stack; the kit applies one rule to every method it compares).
+MSE is HRNet's JointsMSELoss with target weights for both terms (``pose_criterion`` and
+``kd_pose_criterion`` in ``tools/fpd_train.py``): ``0.5 * mean`` over (B, K, h, w) of
+``(w * (pred - target))^2``. The GT sum over stacks is ``kdlib.methods.base.task_loss`` -- the
+supervised baseline's own loss (it adds ``aux_heatmaps`` as Hourglass intermediate supervision)
+-- so the two terms have the same number of summands and the weighted ratio is
+``a * L_kd : (1 - a) * L_gt`` = 1 : 1 per stack at a = 0.5.
 """
 from __future__ import annotations
 
@@ -25,20 +30,24 @@ from kdlib.methods.base import Method, task_loss
 KD_ALPHA = 0.5     # FPD code, lib/config/default.py: _C.KD.ALPHA = 0.5
 
 
-def fpd_loss(l_gt: Tensor, student_heatmaps: Tensor, teacher_heatmaps: Tensor,
+def fpd_loss(l_gt: Tensor, student_stacks: list[Tensor] | Tensor, teacher_heatmaps: Tensor,
              target_weight: Tensor, kd_alpha: float = KD_ALPHA) -> tuple[Tensor, Tensor]:
-    """Return the weighted terms ((1 - a) * L_gt, a * MSE(student, teacher)).
+    """Return the weighted terms ((1 - a) * L_gt, a * sum_stacks MSE(stack, teacher)).
 
-    l_gt: the task loss against the GT; student_heatmaps, teacher_heatmaps: (B, K, h, w);
-    target_weight: (B, K).
+    l_gt: the task loss against the GT (already summed over the stacks); student_stacks: the
+    student's heatmaps, one (B, K, h, w) tensor per stack (or a single tensor); teacher_heatmaps:
+    the teacher's final (B, K, h, w); target_weight: (B, K).
     """
-    teacher_heatmaps = teacher_heatmaps.detach().to(student_heatmaps.dtype)
-    l_kd = joints_mse(student_heatmaps, teacher_heatmaps, target_weight)
+    if isinstance(student_stacks, Tensor):
+        student_stacks = [student_stacks]
+    l_kd = sum(joints_mse(stack, teacher_heatmaps.detach().to(stack.dtype), target_weight)
+               for stack in student_stacks)
     return (1.0 - kd_alpha) * l_gt, kd_alpha * l_kd
 
 
 class FPD(Method):
-    """Offline pose distillation: frozen teacher heatmaps as soft targets (kd_alpha = 0.5)."""
+    """Offline pose distillation: frozen teacher's final heatmaps as the soft target of every
+    student stack (kd_alpha = 0.5)."""
 
     def __init__(self, kd_alpha: float = KD_ALPHA, teacher: str = 'teacher'):
         super().__init__()
@@ -51,9 +60,10 @@ class FPD(Method):
         images = batch['image']                                           # (B, 3, H, W)
         outputs = student(images)
         with torch.no_grad():
-            soft = teacher(images)['heatmaps']                            # (B, K, h, w) final
-        l_gt = sum(task_loss(outputs, batch).values())
-        gt, kd = fpd_loss(l_gt, outputs['heatmaps'], soft, batch['target_weight'], self.kd_alpha)
+            soft = teacher(images)['heatmaps']                            # (B, K, h, w) final stack
+        l_gt = sum(task_loss(outputs, batch).values())                    # summed over the stacks
+        stacks = [*outputs.get('aux_heatmaps', ()), outputs['heatmaps']]  # shallow -> deep
+        gt, kd = fpd_loss(l_gt, stacks, soft, batch['target_weight'], self.kd_alpha)
         return {'heatmap_mse': gt, 'kd': kd}, outputs
 
 

@@ -14,8 +14,25 @@ learning rate drops at a milestone (lr /= gamma) the distance grows (s *= gamma,
 teacher and student stay different enough to carry information.
 
 What this needs: a ring buffer of the last s batches (images, GT heatmaps, target weights and the
-model's detached predictions), kept on the training device. No extra forward pass: the soft target
-of a batch is the prediction already computed when that batch was the fresh column.
+model's detached predictions), kept on the training device (``buffer_device='cpu'`` parks it in
+host memory, ``compact_buffer=True`` stores the crops as their uint8 pixel codes -- bit-exact -- and
+the maps in float16: 0.46 instead of 1.31 MB per 256x256 MPII sample). No extra forward pass: the
+soft target of a batch is the prediction already computed when that batch was the fresh column.
+
+Reductions and the weighted ratio (Eq. 2, 3, 5). The paper writes "MSE" for both terms and builds
+on FPD's code, whose MSE is HRNet's JointsMSELoss (``lib/core/loss.py``: ``0.5 * MSELoss('mean')``
+per joint, summed over joints, divided by K = ``0.5 * mean`` over (B, K, h, w)):
+
+    L_gt = sum_stacks 0.5 * mean_{2B,K,h,w} (w * (H_hat - H))^2                   # Eq. (2)
+    L_sd = sum_stacks 0.5 * mean_{B,K,h,w}  (w * (H_hat^{t-s}_t - H_hat^{t-s}_{t-s}))^2   # Eq. (3)
+    L_total = L_gt + alpha * L_sd                                                  # Eq. (5)
+
+Both are per-element means of the same squared error, so the weighted ratio alpha * L_sd : L_gt =
+alpha x (mean squared distance of the backup column to its old prediction) : (mean squared distance of
+both columns to their GT) -- independent of B, K, h, w and of the number of stacks. (Section 4.5's
+reading, "the distillation loss term is probably more important than the ground truth loss", is
+this ratio at alpha = 3.) ``tests/test_sdp.py::test_weighted_ratio_pinned`` pins it against a
+hand-written computation; a sum instead of a mean over any axis changes it.
 
 Decisions the paper leaves open (each is a parameter or documented behaviour, tested in
 ``tests/test_sdp.py``):
@@ -36,25 +53,39 @@ Decisions the paper leaves open (each is a parameter or documented behaviour, te
   buffer of its own shard's batches: the backup column is local data, nothing to synchronise.
 * L_gt is computed by ``kdlib.methods.base.task_loss`` -- the very loss the supervised baseline
   uses -- on the concatenated columns, so a baseline/SDP comparison differs only by the method.
-  Multi-stack networks (Hourglass) are therefore supervised as the baseline supervises them, and
-  L_sd distils the final heatmaps (``heatmaps``), the prediction Eq. (3) names.
+  Multi-stack networks (Hourglass) are therefore supervised on every stack, as the baseline is.
+  The soft target is the final heatmaps of step t-s (the prediction Eq. 3 names). With
+  ``sd_stacks='all'`` (default) every stack of the backup column is distilled towards it, as FPD's
+  code -- on which SDP's training is built (Section 4.1) -- distils every stack towards its teacher
+  (``lib/core/function.py::fpd_train``): L_sd then has as many terms as L_gt and alpha keeps the
+  meaning it has for single-output networks (SBL, HRNet). ``sd_stacks='last'`` distils the final
+  stack only (for a 4-stack Hourglass the distillation weight per stack drops to alpha/4).
+* Memory: s grows x10 at each milestone, so an initial s = 100 (Table 6) reaches 10^4 batches:
+  ~147 GB for MPII at batch 32 even compact, which no GPU and few hosts hold -- the paper does not
+  say how that run stored its buffer. ``max_buffer_gb`` (default: 16 GiB on a GPU, 80% of the
+  host's RAM with ``buffer_device='cpu'``) turns an overflow into a clear error, raised at the
+  milestone when the projected size is already too large.
 * The buffer is not saved in checkpoints (it can be gigabytes); a resumed run refills it. The
   distance s, the step counter, the L_sd history and the tracked-sample snapshots are saved through
   ``get_extra_state``.
 """
 from __future__ import annotations
 
+import os
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from kdlib.data.topdown import IMAGENET_MEAN, IMAGENET_STD
 from kdlib.losses import joints_mse
 from kdlib.methods.base import Method, task_loss
 
 ALPHA = 3.0        # Eq. (5) weight, Section 4.1 ("set to 3")
 DISTANCE = 1       # initial s, Section 4.1 ("set to ... 1")
+SD_STACKS = ('all', 'last')
 
 
 # ----------------------------------------------------------------------------- losses (pure)
@@ -98,24 +129,66 @@ def refined_target(gt: Tensor, soft: Tensor, alpha: float = ALPHA) -> Tensor:
 
 # ----------------------------------------------------------------------------- ring buffer
 
+# kdlib.data.topdown.normalize_image: x = code * scale - shift, two float32 operations
+_NORM_SCALE = torch.from_numpy((1.0 / (255.0 * IMAGENET_STD)).astype(np.float32))[:, None, None]
+_NORM_SHIFT = torch.from_numpy((IMAGENET_MEAN / IMAGENET_STD).astype(np.float32))[:, None, None]
+
+
+def decode_image(codes: Tensor) -> Tensor:
+    """uint8 pixel codes (B, 3, H, W) -> the float32 crops ``normalize_image`` makes of them."""
+    scale, shift = _NORM_SCALE.to(codes.device), _NORM_SHIFT.to(codes.device)
+    return codes.float() * scale - shift
+
+
+def encode_image(image: Tensor) -> Tensor | None:
+    """Normalised float32 crops (B, 3, H, W) -> their uint8 pixel codes, or None when the codes do
+    not decode back bit-exactly (crops that did not come from ``normalize_image``)."""
+    scale, shift = _NORM_SCALE.to(image.device), _NORM_SHIFT.to(image.device)
+    codes = ((image.float() + shift) / scale).round_().clamp_(0, 255).to(torch.uint8)
+    return codes if torch.equal(decode_image(codes), image) else None
+
+
 @dataclass
 class BufferEntry:
-    """One training batch as it was seen at ``step``, plus the model's prediction on it then."""
+    """One training batch as it was seen at ``step``, plus the model's prediction on it then.
+
+    ``compact``: stored by ``pack`` (uint8 crop codes when exact, float16 maps); ``restore`` gives
+    the float32 batch back on the training device.
+    """
     step: int
-    image: Tensor           # (B, 3, H, W)   the augmented crops
+    image: Tensor           # (B, 3, H, W)   the augmented crops (float32, or uint8 codes if compact)
     heatmap: Tensor         # (B, K, h, w)   GT heatmaps
     target_weight: Tensor   # (B, K)
     soft: Tensor            # (B, K, h, w)   detached prediction of the model at `step`
     index: Tensor | None = None   # (B,) dataset indices, for inspection
+    compact: bool = False
 
     def nbytes(self) -> int:
         tensors = (self.image, self.heatmap, self.target_weight, self.soft, self.index)
         return sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
     def to(self, device) -> 'BufferEntry':
-        move = lambda t: None if t is None else t.to(device, non_blocking=True)
-        return BufferEntry(self.step, move(self.image), move(self.heatmap),
-                           move(self.target_weight), move(self.soft), move(self.index))
+        # to the host synchronously: an asynchronous copy would page-lock the whole buffer
+        blocking = torch.device(device).type == 'cpu'
+        move = lambda t: None if t is None else t.to(device, non_blocking=not blocking)
+        return BufferEntry(self.step, move(self.image), move(self.heatmap), move(self.target_weight),
+                           move(self.soft), move(self.index), self.compact)
+
+    def pack(self, device=None) -> 'BufferEntry':
+        """Compact copy on ``device`` (None: where it is): uint8 crops, float16 heatmaps and soft."""
+        codes = encode_image(self.image)
+        image = self.image if codes is None else codes
+        return BufferEntry(self.step, image, self.heatmap.half(), self.target_weight,
+                           self.soft.half(), self.index, compact=True).to(device or self.image.device)
+
+    def restore(self, device) -> 'BufferEntry':
+        """The batch in float32 on ``device`` (a no-op for a full-precision entry already there)."""
+        entry = self.to(device)
+        if not entry.compact:
+            return entry
+        image = decode_image(entry.image) if entry.image.dtype == torch.uint8 else entry.image
+        return BufferEntry(entry.step, image, entry.heatmap.float(), entry.target_weight,
+                           entry.soft.float(), entry.index)
 
 
 class BatchRingBuffer:
@@ -163,11 +236,22 @@ class BatchRingBuffer:
 
 
 def buffer_bytes(batch_size: int, image_size: tuple[int, int], num_joints: int,
-                 distance: int, stride: int = 4, bytes_per_value: int = 4) -> int:
-    """Projected buffer memory for ``distance`` batches of float32 crops + heatmaps + soft targets."""
+                 distance: int, stride: int = 4, compact: bool = False) -> int:
+    """Projected buffer memory for ``distance`` batches of crops + GT heatmaps + soft targets +
+    weights: float32 everything, or ``compact`` (uint8 crops, float16 maps, float32 weights)."""
     h, w = image_size
-    per_sample = 3 * h * w + 2 * num_joints * (h // stride) * (w // stride) + num_joints
-    return distance * batch_size * per_sample * bytes_per_value
+    image, maps = 3 * h * w, 2 * num_joints * (h // stride) * (w // stride)
+    per_sample = image + 2 * maps + 4 * num_joints if compact else 4 * (image + maps + num_joints)
+    return distance * batch_size * per_sample
+
+
+def default_max_buffer_gb(buffer_device: str | None) -> float:
+    """16 GiB on the training device; for a host buffer 80% of the host's physical memory, shared
+    by the processes torchrun started on this host (each keeps its own buffer)."""
+    if buffer_device is not None and str(buffer_device).startswith('cpu'):
+        processes = int(os.environ.get('LOCAL_WORLD_SIZE', 1))
+        return 0.8 * os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30 / processes
+    return 16.0
 
 
 # ----------------------------------------------------------------------------- the method
@@ -188,22 +272,30 @@ class SDP(Method):
 
     alpha: Eq. (5) weight (3, Section 4.1). distance: initial s (1, Section 4.1). stepping: widen s
     at every lr milestone (Table 4 turns it off). sd_target_weight: weight L_sd by target_weight
-    like L_gt (FPD's code does so for its KD term). buffer_device: None keeps the buffer on the
-    training device (the paper's setting), 'cpu' parks it in host memory. max_buffer_gb: refuse to
-    grow the buffer past this (clear error instead of an out-of-memory crash). track_index: a
-    training-set index whose crop, GT and soft target are snapshotted once per epoch (no extra
-    forward: the snapshot is the stored soft target).
+    like L_gt (FPD's code does so for its KD term). sd_stacks: 'all' distils every stack of a
+    multi-stack network towards the old final heatmaps (FPD's code), 'last' the final one only.
+    buffer_device: None keeps the buffer on the training device (the paper's setting), 'cpu' parks
+    it in host memory. compact_buffer: store uint8 crop codes (bit-exact) and float16 maps.
+    max_buffer_gb: refuse to grow the buffer past this (None: ``default_max_buffer_gb``; a clear
+    error instead of an out-of-memory crash). track_index: a training-set index whose crop, GT and
+    soft target are snapshotted once per epoch (no extra forward: the snapshot is the stored soft
+    target).
     """
 
     def __init__(self, alpha: float = ALPHA, distance: int = DISTANCE, stepping: bool = True,
-                 sd_target_weight: bool = True, buffer_device: str | None = None,
-                 max_buffer_gb: float = 16.0, track_index: int | None = None):
+                 sd_target_weight: bool = True, sd_stacks: str = 'all',
+                 buffer_device: str | None = None, compact_buffer: bool = False,
+                 max_buffer_gb: float | None = None, track_index: int | None = None):
         super().__init__()
         if alpha < 0:
             raise ValueError(f'SDP alpha must be >= 0, got {alpha!r}')
+        if sd_stacks not in SD_STACKS:
+            raise ValueError(f'SDP sd_stacks must be one of {SD_STACKS}, got {sd_stacks!r}')
         self.alpha, self.stepping = float(alpha), bool(stepping)
-        self.sd_target_weight = bool(sd_target_weight)
-        self.buffer_device, self.max_buffer_gb = buffer_device, float(max_buffer_gb)
+        self.sd_target_weight, self.sd_stacks = bool(sd_target_weight), sd_stacks
+        self.buffer_device, self.compact_buffer = buffer_device, bool(compact_buffer)
+        self.max_buffer_gb = float(default_max_buffer_gb(buffer_device) if max_buffer_gb is None
+                                   else max_buffer_gb)
         self.track_index = track_index
         self.buffer = BatchRingBuffer(distance)
         self.step, self.epoch, self.lr = 0, 0, float('nan')
@@ -248,8 +340,8 @@ class SDP(Method):
             terms = task_loss(outputs, batch)
             return {**terms, 'sd': next(iter(terms.values())).new_zeros(())}, outputs
         backup = self.buffer.backup(self.step)
-        if backup is not None and self.buffer_device is not None:
-            backup = backup.to(fresh.device)
+        if backup is not None:
+            backup = backup.restore(fresh.device)                          # float32, training device
         images, target, weight = _columns(batch, backup)                   # (2B, ...)
         outputs = student(images)                                          # Eq. (1)
         terms = task_loss(outputs, {'heatmap': target, 'target_weight': weight})   # Eq. (2)
@@ -257,15 +349,24 @@ class SDP(Method):
         l_sd = l_gt.new_zeros(())
         if backup is not None:
             sd_weight = backup.target_weight if self.sd_target_weight else None
-            l_sd = self_distillation_loss(outputs['heatmaps'][n:], backup.soft, sd_weight)  # Eq. (3)
+            for stack in self._distilled(outputs):                         # (2B, K, h, w) each
+                l_sd = l_sd + self_distillation_loss(stack[n:], backup.soft, sd_weight)   # Eq. (3)
         self._log(l_gt.detach(), l_sd.detach(), 0 if backup is None else self.step - backup.step)
         self._remember(batch, outputs['heatmaps'][:n].detach())
         return {**terms, 'sd': self.alpha * l_sd}, _slice_batch(outputs, n)           # Eq. (5)
 
+    def _distilled(self, outputs: dict) -> list[Tensor]:
+        """The heatmaps L_sd pulls towards the soft target: every stack, or the final one."""
+        if self.sd_stacks == 'last':
+            return [outputs['heatmaps']]
+        return [*outputs.get('aux_heatmaps', ()), outputs['heatmaps']]
+
     def _remember(self, batch: dict, soft: Tensor) -> None:
         entry = BufferEntry(self.step, batch['image'], batch['heatmap'], batch['target_weight'],
                             soft, batch.get('index'))
-        if self.buffer_device is not None:
+        if self.compact_buffer:
+            entry = entry.pack(self.buffer_device)
+        elif self.buffer_device is not None:
             entry = entry.to(self.buffer_device)
         self._check_memory(entry.nbytes())
         self.buffer.push(entry)
@@ -283,7 +384,7 @@ class SDP(Method):
             raise MemoryError(
                 f'SDP buffer of s={distance} batches would hold {nbytes / 2**30:.1f} GiB '
                 f'(> max_buffer_gb={self.max_buffer_gb}). Lower the initial s or the batch size, '
-                f"turn stepping off, use buffer_device='cpu', or raise max_buffer_gb.")
+                f"turn stepping off, use buffer_device='cpu' / compact_buffer=True, or raise max_buffer_gb.")
 
     def _snapshot(self, batch: dict, soft: Tensor) -> None:
         index = batch.get('index')
@@ -353,12 +454,12 @@ def _columns(batch: dict, backup: BufferEntry | None) -> tuple[Tensor, Tensor, T
 
 def build_method(params: dict, student, teachers: dict, train_set) -> SDP:
     """METHODS['sdp'] entry. params: alpha, distance (alias s), stepping, sd_target_weight,
-    buffer_device, max_buffer_gb, track_index."""
+    sd_stacks, buffer_device, compact_buffer, max_buffer_gb, track_index."""
     params = dict(params or {})
     if 's' in params:
         params['distance'] = params.pop('s')
-    allowed = {'alpha', 'distance', 'stepping', 'sd_target_weight', 'buffer_device',
-               'max_buffer_gb', 'track_index'}
+    allowed = {'alpha', 'distance', 'stepping', 'sd_target_weight', 'sd_stacks', 'buffer_device',
+               'compact_buffer', 'max_buffer_gb', 'track_index'}
     unknown = set(params) - allowed
     if unknown:
         raise ValueError(f'unknown SDP parameters {sorted(unknown)}; expected some of {sorted(allowed)}')

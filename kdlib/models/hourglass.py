@@ -1,20 +1,26 @@
 """Stacked Hourglass (Newell et al. 2016), the SDP paper's HG-2/4/8.
 
-Follows bearpaw/pytorch-pose `models/hourglass.py` (the PyTorch port used by FPD/OKDHP/SDP):
-7x7 s2 conv (64), residual 64->128, max-pool, residual 128->128, residual 128->256 (1/4 input);
-then per stack: a depth-4 hourglass of pre-activation residual modules (`num_blocks` per position),
-`num_blocks` residuals, 1x1 conv+BN+ReLU, 1x1 conv to the K heatmaps; between stacks the features
-and the heatmaps are remapped by 1x1 convs and added back (intermediate supervision).
+Follows bearpaw/pytorch-pose `models/hourglass.py` (the PyTorch port FPD's code copies as
+`lib/models/hourglass.py`, which SDP trains with): 7x7 s2 conv (64), residual 64->128, max-pool,
+residual 128->256, residual 256->256 (1/4 input); then per stack: a depth-4 hourglass of
+pre-activation residual modules (`num_blocks` per position), `num_blocks` residuals, 1x1
+conv+BN+ReLU, 1x1 conv to the K heatmaps; between stacks the features and the heatmaps are
+remapped by 1x1 convs and added back (intermediate supervision).
+
+The stem is bearpaw's, not Newell's Lua original: bearpaw builds `layer2` with
+`_make_residual(block, self.inplanes, 1)`, i.e. planes = 128 -> a 128->256 bottleneck (mid 128),
+then `layer3` 256->256, where Newell's Torch code has Residual(128, 128) then Residual(128, 256).
+That is +0.16 M parameters and +0.6 GFLOPs, and it is what the SDP / ELPN tables count.
 
 Outputs: `heatmaps` = last stack's heatmaps; `aux_heatmaps` = the earlier stacks' heatmaps (for
 intermediate supervision, shallow -> deep); `stages` = each stack's feature (B, C, H/4, W/4);
 `multiscale` = the last hourglass's decoder outputs, high -> low ((B, C, H/4 / 2^i, W/4 / 2^i),
 i = 0..depth-1); `feature` = the last stack's feature the head reads.
 
-Sizes (measured, 16 joints, 256x256): HG-4 12.86M, 13.69 GFLOPs in the HRNet convention, 14.70
-true GMACs — SDP Table 3 quotes 14.3 (from OKDHP, whose counter is not HRNet's: +2.8% / -4.3%);
-HG-8 25.43M / 25.56G (ELPN Table 1: 25.6M / 26.2G, labelled 256x192, but at 256x192 the network
-reads 19.18G, so the quote is the 256x256 figure).
+Sizes (measured, 16 joints, 256x256; bearpaw's own HG-4 / HG-8 give the same to the parameter):
+HG-4 13.02 M, 14.30 GFLOPs in the HRNet convention (15.36 true GMACs) = SDP Table 3's 14.3;
+HG-8 25.59 M / 26.17 G = ELPN Table 1's 25.6 M / 26.2 G (labelled 256x192 there, but at 256x192
+the network reads 19.63 G, so the quote is the 256x256 figure).
 """
 from __future__ import annotations
 
@@ -59,8 +65,9 @@ class StackedHourglass(nn.Module):
         super().__init__()
         c0 = channels // 4
         self.stem = nn.Sequential(nn.Conv2d(3, c0, 7, 2, 3), nn.BatchNorm2d(c0), nn.ReLU(inplace=True),
-                                  Residual(c0, channels // 2), nn.MaxPool2d(2),
-                                  Residual(channels // 2, channels // 2), Residual(channels // 2, channels))
+                                  Residual(c0, channels // 2), nn.MaxPool2d(2),      # bearpaw layer1
+                                  Residual(channels // 2, channels),                 # layer2: 128->256
+                                  Residual(channels, channels))                      # layer3: 256->256
         self.hourglasses = nn.ModuleList(Hourglass(channels, depth, num_blocks) for _ in range(stacks))
         self.post = nn.ModuleList(nn.Sequential(
             residuals(channels, channels, num_blocks), nn.Conv2d(channels, channels, 1),

@@ -124,14 +124,15 @@ class HRNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> dict:
         x = self.stage1(self.stem(x))  # (B, 4*stem, H/4, W/4)
-        stages, xs = [x], [x]
+        stages, pyramid, xs = [x], [x], [x]
         for transition, units in zip(self.transitions, self.stages):
             xs = transition(xs)
             for unit in units:
                 xs, parallel = unit(xs)
             stages.append(xs[0])  # (B, W, H/4, W/4)
+            pyramid.append(parallel[-1])  # (B, W 2^s, H/2^(s+2), W/2^(s+2)): the new lowest branch
         feature = self.gc_final(xs[0])  # (B, W, H/4, W/4)
-        return {'feature': feature, 'stages': stages, 'multiscale': parallel}
+        return {'feature': feature, 'stages': stages, 'stage_pyramid': pyramid, 'multiscale': parallel}
 
     def forward(self, x: torch.Tensor) -> dict:
         out = self.forward_features(x)

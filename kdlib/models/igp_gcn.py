@@ -223,6 +223,11 @@ class IGPRefiner(nn.Module):
         self.base.eval()                                   # the stage-1 student stays frozen
         return self
 
+    def last_layer_parameters(self) -> list[nn.Parameter]:
+        """The layers that output the refined poses: the GCN's progressive coordinate heads
+        (``kdlib.balance`` measures each loss term's gradient there)."""
+        return [p for p in self.gcn.heads.parameters() if p.requires_grad]
+
     def forward(self, images: torch.Tensor) -> dict:
         with torch.no_grad():
             out = self.base(images)

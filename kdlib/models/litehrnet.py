@@ -122,11 +122,12 @@ class LiteHRNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> dict:
         x = self.stem(x)  # (B, stem, H/4, W/4)
-        stages, xs = [x], [x]
+        stages, pyramid, xs = [x], [x], [x]
         for transition, stage in zip(self.transitions, self.stages):
             xs = stage(transition(xs))
             stages.append(xs[0])  # (B, width, H/4, W/4)
-        return {'feature': self.iterative(xs), 'stages': stages, 'multiscale': xs}
+            pyramid.append(xs[-1])  # (B, width 2^s, H/2^(s+2), W/2^(s+2)): the new lowest branch
+        return {'feature': self.iterative(xs), 'stages': stages, 'stage_pyramid': pyramid, 'multiscale': xs}
 
     def forward(self, x: torch.Tensor) -> dict:
         out = self.forward_features(x)

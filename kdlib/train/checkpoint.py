@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kdlib.train.ema import checkpoint_entries
+
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     """torch.save to a temporary file in the same directory, then os.replace (never half-written)."""
@@ -81,10 +83,15 @@ def _as_tuple(value):
 
 
 def save_checkpoint(path, *, model, optimizer=None, scheduler=None, scaler=None, method=None,
-                    epoch: int, history: list | None = None, best: dict | None = None) -> None:
-    """Write everything needed to resume training after ``epoch`` (0-based, completed)."""
+                    epoch: int, history: list | None = None, best: dict | None = None,
+                    ema=None) -> None:
+    """Write everything needed to resume training after ``epoch`` (0-based, completed).
+
+    With an ``ema`` (``kdlib.train.ema``) the ``model`` entry holds the averaged weights (those
+    evaluated; mmengine's EMAHook does the same) and ``ema`` the training weights and update count.
+    """
     state = {
-        "model": _unwrap(model).state_dict(),
+        **checkpoint_entries(_unwrap(model), ema),
         "epoch": epoch,
         "history": history or [],
         "best": best or {},

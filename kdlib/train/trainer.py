@@ -32,7 +32,9 @@ from tqdm.auto import tqdm
 from kdlib.train import ddp
 from kdlib.train.checkpoint import (atomic_write_text, load_checkpoint, save_checkpoint,
                                     seed_everything, set_rng_state, atomic_torch_save, _unwrap)
-from kdlib.train.optim import build_optimizer, build_scheduler, trainable_parameters
+from kdlib.train.ema import build_ema, load_checkpoint_entries
+from kdlib.train.optim import (build_optimizer, build_scheduler, ema_momentum, param_groups,
+                               trainable_parameters)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -46,6 +48,7 @@ class TrainConfig:
     recipe: str = "adam_step"              # 'adam_step' | 'adamw_cosine' (kdlib/train/optim.py)
     lr: float | None = None                # None: the recipe's default
     weight_decay: float | None = None
+    ema_momentum: float | None = None      # None: the recipe's (adamw_cosine: RTMPose's EMA); 0: off
     lr_milestones: tuple[int, ...] = ()
     lr_gamma: float = 0.1
     warmup_iters: int = 0
@@ -61,6 +64,7 @@ class TrainConfig:
     best_metric: str | None = None         # None: 'AP' when reported, else 'Mean' (PCKh)
     find_unused_parameters: bool = False
     show_progress: bool = True
+    progress_label: str = "train"          # the run's one progress bar names it (model, method)
     max_steps_per_epoch: int | None = None  # truncate epochs (benchmarks, tests)
 
 
@@ -118,16 +122,23 @@ def _check_finite(terms: dict, epoch: int, step: int) -> torch.Tensor:
 
 
 def train_one_epoch(step_module: nn.Module, loader, optimizer, scheduler, scaler, teachers: dict,
-                    cfg: TrainConfig, epoch: int, show_progress: bool = True) -> dict:
-    """One pass over ``loader``; returns the mean of each loss term, images/s and data-wait time."""
+                    cfg: TrainConfig, epoch: int, show_progress: bool = True, ema=None, bar=None) -> dict:
+    """One pass over ``loader``; returns the mean of each loss term, images/s and data-wait time.
+
+    ``ema`` (``kdlib.train.ema``): updated from the student after every optimiser step. ``bar``: a
+    tqdm bar to advance one step per batch (``fit``'s bar for the whole run); without one the
+    epoch gets its own bar (kept on screen: a bar that closes itself leaves a dead widget in a
+    notebook reloaded later)."""
     device = torch.device(cfg.device)
     dtype = amp_dtype(cfg)
     channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
     step_module.train()
     sums, names, num_images, num_steps, data_wait = None, None, 0, 0, 0.0
     start = tick = time.perf_counter()
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not show_progress)
-    for step, batch in enumerate(bar):
+    own_bar = bar is None
+    if own_bar:
+        bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show_progress)
+    for step, batch in enumerate(loader):
         data_wait += time.perf_counter() - tick
         batch = to_device(batch, device, channels_last)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
@@ -142,16 +153,21 @@ def train_one_epoch(step_module: nn.Module, loader, optimizer, scheduler, scaler
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
+        if ema is not None:                                  # mmengine EMAHook.after_train_iter
+            ema.update(_unwrap(_unwrap(step_module).student))
         names = names or list(terms)
         sums = values if sums is None else sums + values
         num_images += batch["image"].shape[0]
         num_steps += 1
+        bar.update(1)
         if step % 10 == 0:
-            bar.set_postfix(loss=f"{float(values.sum()):.4g}")
+            bar.set_postfix(epoch=f"{epoch + 1}/{cfg.epochs}", loss=f"{float(values.sum()):.4g}")
         if cfg.max_steps_per_epoch is not None and num_steps >= cfg.max_steps_per_epoch:
             break
         tick = time.perf_counter()
     elapsed = time.perf_counter() - start
+    if own_bar:
+        bar.close()
     if sums is None:
         raise ValueError(f"epoch {epoch + 1}: the training loader produced no batch "
                          f"(dataset of {len(loader.dataset)} samples, batch_size {cfg.batch_size})")
@@ -171,17 +187,25 @@ def predict_dataset(model: nn.Module, dataset, flip_index, device: str = "cpu", 
     """Predictions for every sample of ``dataset`` (any map-style dataset of top-down samples).
 
     Returns ``coords_input`` (N, K, 2) in input-crop pixels, ``coords`` (N, K, 2) in original-image
-    pixels, ``scores`` (N, K) and ``indices`` (N,) (the samples' ``index`` fields).
+    pixels, ``scores`` (N, K) and ``indices`` (N,) (the samples' ``index`` fields), and
+    ``evaluate_kw``: the keywords ``dataset.evaluate`` needs to score them as the decoded head's
+    reference code does -- ``in_vis_thre`` for SimCC scores (SimCC's 0.01, not HRNet's 0.2:
+    ``kdlib.evaluation.keypoint_score_threshold``), empty for heatmaps (the evaluator's default).
+    The kit's decoder is told ``dataset``'s SimCC label type (``kdlib.decode.dataset_simcc_label``).
     """
-    from kdlib.decode import to_original
+    from functools import partial
+
+    from kdlib.decode import dataset_simcc_label, predict, to_original
+    from kdlib.evaluation.coco import keypoint_score_threshold
+    info = {}
     if predict_fn is None:
-        from kdlib.decode import predict as predict_fn
+        predict_fn = partial(predict, simcc_label=dataset_simcc_label(dataset), info=info)
     device = torch.device(device)
     model.eval()
     out = {"coords_input": [], "coords": [], "scores": [], "indices": []}
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         pin_memory=device.type == "cuda")
-    for batch in tqdm(loader, desc="predict", leave=False, disable=not show_progress):
+    for batch in tqdm(loader, desc="predict", disable=not show_progress):
         images = batch["image"].to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             xy, score = predict_fn(model, images, flip_index, flip_test=flip_test)  # (B, K, 2), (B, K)
@@ -191,15 +215,18 @@ def predict_dataset(model: nn.Module, dataset, flip_index, device: str = "cpu", 
                                          tuple(images.shape[-2:])))  # (B, K, 2)
         out["scores"].append(score.float().cpu().numpy())
         out["indices"].append(batch["index"].numpy())
-    return {k: np.concatenate(v) for k, v in out.items()}
+    pred = {k: np.concatenate(v) for k, v in out.items()}
+    pred["evaluate_kw"] = ({"in_vis_thre": keypoint_score_threshold("simcc", info["simcc_label"])}
+                           if info.get("scores") == "simcc" else {})
+    return pred
 
 
 def evaluate(model: nn.Module, dataset, cfg: TrainConfig, predict_fn=None) -> dict[str, float]:
     """Predict every validation sample (flip test per ``cfg``) and return ``dataset.evaluate``."""
     pred = predict_dataset(model, dataset, dataset.skeleton.flip_index, cfg.device, cfg.batch_size,
-                           cfg.flip_test, amp_dtype(cfg), predict_fn, cfg.show_progress,
+                           cfg.flip_test, amp_dtype(cfg), predict_fn, False,
                            cfg.num_workers)
-    metrics = dataset.evaluate(pred["coords"], pred["scores"], pred["indices"])
+    metrics = dataset.evaluate(pred["coords"], pred["scores"], pred["indices"], **pred["evaluate_kw"])
     return {k: float(v) for k, v in metrics.items()}
 
 
@@ -235,9 +262,10 @@ def _prepare(student, method, teachers, cfg: TrainConfig, info: ddp.DistInfo):
     return step_module
 
 
-def _resume(path: Path, student, method, optimizer, scheduler, scaler) -> tuple[int, list, dict]:
+def _resume(path: Path, student, method, optimizer, scheduler, scaler,
+            ema=None) -> tuple[int, list, dict]:
     state = load_checkpoint(path)
-    _unwrap(student).load_state_dict(state["model"])
+    load_checkpoint_entries(state, _unwrap(student), ema)      # training weights (+ the average)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     if "scaler" in state and scaler.is_enabled():
@@ -254,13 +282,17 @@ def fit(student: nn.Module, method: nn.Module, train_set, val_set, cfg: TrainCon
 
     ``run_dir`` receives ``last.pt`` (full state, every epoch), ``best.pt`` (weights of the best
     validation epoch), ``metrics.csv``/``metrics.json`` and ``train_config.json`` (+ ``config.json``
-    when ``config`` is given). With ``resume`` an existing ``last.pt`` is continued. Returns
+    when ``config`` is given). With ``resume`` an existing ``last.pt`` is continued. With an EMA of
+    the weights (``cfg.ema_momentum``, or the recipe's: ``adamw_cosine``) validation, ``best.pt`` and
+    ``last.pt``'s ``model`` entry use the averaged weights (``kdlib/train/ema.py``). Returns
     ``dict(metrics=last validation, best=..., history=[...], train_time_s, checkpoint, best_checkpoint)``.
     """
     run_dir, teachers, info = Path(run_dir), dict(teachers or {}), ddp.current()
     seed_everything(cfg.seed)
     step_module = _prepare(student, method, teachers, cfg, info)
-    optimizer = build_optimizer(cfg.recipe, trainable_parameters(student, method), cfg.lr,
+    ema = build_ema(student, ema_momentum(cfg.recipe, cfg.ema_momentum))
+    evaluated = student if ema is None else ema.module        # validated, best.pt, last.pt 'model'
+    optimizer = build_optimizer(cfg.recipe, param_groups(cfg.recipe, student, method), cfg.lr,
                                 cfg.weight_decay)
     steps = len(make_loader(train_set, cfg, 0, True, info))
     steps = min(steps, cfg.max_steps_per_epoch or steps)
@@ -270,7 +302,7 @@ def fit(student: nn.Module, method: nn.Module, train_set, val_set, cfg: TrainCon
     start_epoch, history, best = 0, [], {}
     if resume and (run_dir / "last.pt").is_file():
         start_epoch, history, best = _resume(run_dir / "last.pt", student, method, optimizer,
-                                             scheduler, scaler)
+                                             scheduler, scaler, ema)
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "train_config.json", json.dumps(asdict(cfg), indent=1, default=list))
@@ -279,7 +311,9 @@ def fit(student: nn.Module, method: nn.Module, train_set, val_set, cfg: TrainCon
     persistent = cfg.device.startswith("cuda")
     loader = make_loader(train_set, cfg, start_epoch, True, info, persistent) if persistent else None
     show = cfg.show_progress and info.is_main
-    for epoch in tqdm(range(start_epoch, cfg.epochs), desc="train", disable=not show):
+    bar = tqdm(total=(cfg.epochs - start_epoch) * steps, desc=cfg.progress_label, unit="step",
+               disable=not show)                          # one bar for the whole run
+    for epoch in range(start_epoch, cfg.epochs):
         if persistent:
             loader.sampler.set_epoch(epoch)
         else:
@@ -290,18 +324,20 @@ def fit(student: nn.Module, method: nn.Module, train_set, val_set, cfg: TrainCon
         method.on_epoch_start(epoch, cfg.epochs, lr)
         row = {"epoch": epoch + 1, "lr": lr}
         row.update(train_one_epoch(step_module, loader, optimizer, scheduler, scaler, teachers, cfg,
-                                   epoch, show))
+                                   epoch, show, ema, bar))
         if (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs:
             if info.is_main:
-                row.update({f"val/{k}": v for k, v in evaluate(student, val_set, cfg, predict_fn).items()})
-                best = _update_best(run_dir, student, row, best, cfg)
+                bar.set_postfix(epoch=f"{epoch + 1}/{cfg.epochs}", status="validating")
+                row.update({f"val/{k}": v for k, v in evaluate(evaluated, val_set, cfg, predict_fn).items()})
+                best = _update_best(run_dir, evaluated, row, best, cfg)
         history.append(row)
         if info.is_main:
             save_checkpoint(run_dir / "last.pt", model=student, optimizer=optimizer,
                             scheduler=scheduler, scaler=scaler if scaler.is_enabled() else None,
-                            method=method, epoch=epoch, history=history, best=best)
+                            method=method, epoch=epoch, history=history, best=best, ema=ema)
             _write_logs(run_dir, history)
         ddp.barrier()
+    bar.close()
     return _summary(run_dir, history, best)
 
 

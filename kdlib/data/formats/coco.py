@@ -7,7 +7,9 @@ Layout (real data under data/coco/, SynthPose under data/synthpose/<profile>/coc
 
 `boxes='det'` follows HRNet lib/dataset/coco.py `_load_coco_person_detection_results`: keep
 category_id == 1 entries whose score >= `score_threshold` (HRNet's TEST.IMAGE_THRE, 0.0 in its
-COCO configs); the box is used as given (xywh); joints are zeros (unknown).
+COCO configs); the box is used as given (xywh); joints are zeros (unknown). The evaluation still
+covers every GT image (HRNet's COCOeval keeps its default imgIds): `info['images_without_records']`
+lists the GT images without any kept detection, whose labelled people count as misses.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kdlib.data.formats.cocolike import load_cocolike
+from kdlib.data.formats.cocolike import images_without_records, load_cocolike
 from kdlib.data.formats.errors import malformed, read_json, require_keys
 from kdlib.skeletons import SKELETONS
 
@@ -48,6 +50,7 @@ def load_coco(root, split: str = 'train', boxes: str = 'gt', det_file=None,
         det_file = Path(det_file) if det_file else Path(root) / DET_FILE
         records = load_detections(det_file, info['images'], image_dir, score_threshold)
         info['det_file'] = str(det_file.resolve())
+        info['images_without_records'] = images_without_records(info['images'], records)
     return records, info
 
 

@@ -4,6 +4,8 @@ Follows HRNet lib/dataset/coco.py `_load_coco_keypoint_annotation_kernal`: crowd
 skipped, boxes are clipped to the image ("clean_bbox": x1 = max(0, x), x2 = min(W - 1, x1 +
 max(0, w - 1)), same for y), annotations with zero area, an empty clean box or no labelled
 keypoint are skipped. Fixing the aspect ratio and the 1.25 padding is the pipeline's job.
+info['images_without_records'] lists the images that got no record: COCOeval still evaluates them
+(HRNet keeps its default imgIds, every GT image), so a labelled person there counts as a miss.
 """
 from __future__ import annotations
 
@@ -35,8 +37,14 @@ def load_cocolike(dataset: str, ann_file: Path, skeleton: Skeleton, image_dir: P
         if rec is not None:
             records.append(rec)
     info = dict(dataset=skeleton.name, ann_file=str(Path(ann_file).resolve()), skeleton=skeleton,
-                image_dir=str(Path(image_dir).resolve()), num_images=len(images), images=images)
+                image_dir=str(Path(image_dir).resolve()), num_images=len(images), images=images,
+                images_without_records=images_without_records(images, records))
     return records, info
+
+
+def images_without_records(images: dict, records: list[dict]) -> list[int]:
+    """Sorted ids of the `images` (id -> entry) that none of `records` comes from."""
+    return sorted(set(images) - {int(r['image_id']) for r in records})
 
 
 def parse_keypoints(dataset, path, ann, num_joints: int, keep_first: bool) -> np.ndarray:
