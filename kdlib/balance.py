@@ -25,9 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from kdlib.experiment import (ExperimentConfig, build_datasets, build_student, ensure_data, load_trained,
-                              run_experiment)
-from kdlib.methods import build_method
+from kdlib.experiment import ExperimentConfig, build_run, run_experiment
 from kdlib.train.checkpoint import load_checkpoint, load_model_weights, seed_everything
 
 __all__ = ['last_layer_parameters', 'loss_balance', 'run_balance']
@@ -105,19 +103,15 @@ def run_balance(cfg: ExperimentConfig, result: dict | None = None, warmup_batche
     the training set in file order (augmentation seeded by ``cfg.seed``; the set is read again when
     there are fewer batches than that), so both calls see the same.
     """
-    profile = cfg.resolved_profile()
-    ensure_data(profile)
-    train_set, _, input_size = build_datasets(cfg, profile)
-    teachers = {name: load_trained(run_experiment(t, show_progress=False)) for name, t in cfg.teachers.items()}
-    init = run_experiment(cfg.init_from, show_progress=False)['checkpoint'] if cfg.init_from else None
-    seed_everything(cfg.seed)
-    student = build_student(cfg, profile, train_set.skeleton.num_joints, input_size, init)
-    method = build_method(cfg.method, cfg.method_params, student, teachers, train_set)
+    teachers = {name: run_experiment(t, show_progress=False) for name, t in cfg.teachers.items()}
+    init = run_experiment(cfg.init_from, show_progress=False) if cfg.init_from else None
+    run = build_run(cfg, teachers, init)
+    student, method, teachers = run.student, run.method, run.teachers
     if result is not None:
         load_model_weights(student, result['checkpoint'])
         method.load_state_dict(load_checkpoint(result['checkpoint'])['method'])
     seed_everything(cfg.seed)
-    loader = DataLoader(train_set, batch_size=profile['batch_size'], shuffle=False, num_workers=0)
+    loader = DataLoader(run.train_set, batch_size=run.train_cfg.batch_size, shuffle=False, num_workers=0)
     batches = []
     while len(batches) <= warmup_batches:           # epochs over again when s > batches per epoch
         for batch in loader:

@@ -83,6 +83,17 @@ class ExperimentConfig:
     profile_overrides: dict = field(default_factory=dict)   # any profile field
     tag: str = ""                          # free text; part of the hash
 
+    def __post_init__(self):
+        """Fail when the config is built, naming the field, not after an epoch of training."""
+        if self.head not in HEAD_TARGETS:
+            raise ValueError(f"ExperimentConfig.head must be one of {sorted(HEAD_TARGETS)}, got {self.head!r}")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"ExperimentConfig.{name} must be an integer >= 1 or None, got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"ExperimentConfig.seed must be an integer >= 0, got {self.seed!r}")
+
     @classmethod
     def from_dict(cls, data: dict) -> "ExperimentConfig":
         """Inverse of ``dataclasses.asdict`` (nested teachers / init_from, tuples restored)."""
@@ -240,29 +251,55 @@ def ensure_data(profile: dict) -> None:
         ensure_root(root if root.is_absolute() else REPO_ROOT / root, profile["synthpose"])
 
 
+@dataclass
+class Run:
+    """Everything ``fit`` needs for one config, built as ``run_experiment`` builds it."""
+    train_set: object
+    val_set: object
+    input_size: tuple
+    teachers: dict
+    student: torch.nn.Module
+    method: torch.nn.Module
+    train_cfg: TrainConfig
+
+
+def build_run(cfg: ExperimentConfig, teacher_results: dict, init_result: dict | None) -> Run:
+    """Data, frozen teachers, student and method of ``cfg``.
+
+    Pairing by seed: the student is built right after ``seed_everything(cfg.seed)``, so every
+    config with the same student, head, input size and seed starts from identical weights, whatever
+    its method or teachers; ``fit`` reseeds before training, and the loader's order depends on
+    (seed, epoch) only, so such rows also see the same batches (and the same augmentation unless a
+    method draws random numbers of its own).
+    """
+    profile = cfg.resolved_profile()
+    ensure_data(profile)
+    train_set, val_set, input_size = build_datasets(cfg, profile)
+    teachers = {name: load_trained(res) for name, res in teacher_results.items()}
+    seed_everything(cfg.seed)
+    init = init_result["checkpoint"] if init_result else None
+    student = build_student(cfg, profile, train_set.skeleton.num_joints, input_size, init)
+    method = build_method(cfg.method, cfg.method_params, student, teachers, train_set)
+    return Run(train_set, val_set, input_size, teachers, student, method, train_config(cfg, profile))
+
+
 def _train(cfg: ExperimentConfig, run_dir: Path, teacher_results: dict, init_result: dict | None,
            show_progress: bool = True) -> dict:
     """Build data, teachers, student and method; fit; return the result dict (not yet stored)."""
     from kdlib.models import summary
-    profile = cfg.resolved_profile()
-    ensure_data(profile)
-    train_set, val_set, input_size = build_datasets(cfg, profile)
-    num_joints = train_set.skeleton.num_joints
-    teachers = {name: load_trained(res) for name, res in teacher_results.items()}
-    seed_everything(cfg.seed)
-    init = init_result["checkpoint"] if init_result else None
-    student = build_student(cfg, profile, num_joints, input_size, init)
-    method = build_method(cfg.method, cfg.method_params, student, teachers, train_set)
-    tcfg = train_config(cfg, profile)
+    run = build_run(cfg, teacher_results, init_result)
+    tcfg = run.train_cfg
     tcfg.show_progress = tcfg.show_progress and show_progress
     tcfg.progress_label = f"{cfg.model} {cfg.method} seed {cfg.seed}"
-    out = fit(student, method, train_set, val_set, tcfg, run_dir, teachers, config=asdict(cfg))
-    cost = summary(student.to("cpu").eval(), input_size)
+    out = fit(run.student, run.method, run.train_set, run.val_set, tcfg, run_dir, run.teachers,
+              config=asdict(cfg))
+    cost = summary(run.student.to("cpu").eval(), run.input_size)
     return {"config": asdict(cfg), "hash": run_dir.name, "metrics": out["metrics"],
             "best": out["best"], "history": out["history"], "train_time_s": out["train_time_s"], **cost,
-            "num_joints": num_joints, "input_size": list(input_size), "run_dir": str(run_dir),
-            "checkpoint": out["checkpoint"], "best_checkpoint": out["best_checkpoint"],
-            "epochs": tcfg.epochs, "device": tcfg.device, "world_size": ddp.current().world_size}
+            "num_joints": run.train_set.skeleton.num_joints, "input_size": list(run.input_size),
+            "run_dir": str(run_dir), "checkpoint": out["checkpoint"],
+            "best_checkpoint": out["best_checkpoint"], "epochs": tcfg.epochs, "device": tcfg.device,
+            "world_size": ddp.current().world_size}
 
 
 def _store(run_dir: Path, result: dict) -> None:

@@ -33,7 +33,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kdlib.paper_tables import Table, aggregate, evaluate_claim
+import numpy as np
+
+from kdlib.paper_tables import Stat, Table, aggregate, evaluate_claim
 from kdlib.train.checkpoint import atomic_write_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -182,8 +184,8 @@ def cell_values(table: Table, metrics: dict) -> dict[str, float]:
     return out
 
 
-def collect(table_name: str, table: Table, cells: list[Cell]) -> dict[str, list[dict]]:
-    """{row label: [per-seed column values]} from the cells' result files (+ derived columns)."""
+def collect(table_name: str, table: Table, cells: list[Cell]) -> dict[str, dict[int, dict]]:
+    """{row label: {seed: column values}} from the cells' result files (+ derived columns)."""
     per_row: dict[str, dict[int, dict]] = {r.label: {} for r in table.run_rows()}
     for cell in cells:
         if not cell_done(cell):
@@ -195,8 +197,8 @@ def collect(table_name: str, table: Table, cells: list[Cell]) -> dict[str, list[
     return with_derived(table, per_row)
 
 
-def with_derived(table: Table, per_row: dict[str, dict[int, dict]]) -> dict[str, list[dict]]:
-    """{row label: {seed: columns}} + the table's derived columns, per seed -> per-seed lists."""
+def with_derived(table: Table, per_row: dict[str, dict[int, dict]]) -> dict[str, dict[int, dict]]:
+    """{row label: {seed: columns}} + the table's derived columns, computed per seed."""
     seeds = sorted({s for runs in per_row.values() for s in runs})
     for column, derive in table.derived.items():
         for seed in seeds:
@@ -207,17 +209,43 @@ def with_derived(table: Table, per_row: dict[str, dict[int, dict]]) -> dict[str,
                 continue
             for label, value in values.items():
                 per_row[label][seed][column] = value
-    return {label: [runs[s] for s in sorted(runs)] for label, runs in per_row.items()}
+    return {label: dict(sorted(runs.items())) for label, runs in per_row.items()}
 
 
 def _fmt(value: float, digits: int = 2) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def assemble_table(table: Table, per_seed: dict[str, list[dict]]):
-    """Long numeric DataFrame (row, column, kit_mean, kit_std, seeds, paper, diff) + markdown."""
+def baseline_effects(table: Table, per_seed: dict) -> dict[str, dict[str, Stat]]:
+    """Each run row's paired effect over its baseline row (``Table.baselines``) per column:
+    {label: {column: Stat}} (mean and standard error of the per-seed differences, over the seeds
+    both rows ran)."""
+    out = {}
+    for label, base_label in table.baselines().items():
+        runs, base = per_seed.get(label), per_seed.get(base_label)
+        if label == base_label or not isinstance(runs, dict) or not isinstance(base, dict):
+            continue
+        out[label] = {}
+        for column in table.columns:
+            diffs = [runs[s][column] - base[s][column] for s in sorted(set(runs) & set(base))
+                     if column in runs[s] and column in base[s]]
+            diffs = [d for d in diffs if math.isfinite(d)]
+            if diffs:
+                se = float(np.std(diffs, ddof=1) / math.sqrt(len(diffs))) if len(diffs) > 1 else math.nan
+                out[label][column] = Stat(float(np.mean(diffs)), se, len(diffs))
+    return out
+
+
+def assemble_table(table: Table, per_seed: dict, relative: bool = False):
+    """Long numeric DataFrame (row, column, kit_mean, kit_std, seeds, paper, diff, effect, effect_se,
+    paper_effect) + markdown. ``relative`` (SynthPose profiles, where absolute numbers are not
+    comparable with the papers'): each run row shows its paired effect over ``table.baseline``
+    beside the paper's effect, instead of a difference from the paper's absolute number."""
     import pandas as pd
     stats = aggregate(per_seed)
+    effects = baseline_effects(table, per_seed)
+    baselines = table.baselines()
+    papers = {r.label: r.paper for r in table.rows}
     records, lines = [], []
     lines.append("| Row | " + " | ".join(table.columns) + " |")
     lines.append("|---|" + "---|" * len(table.columns))
@@ -228,13 +256,22 @@ def assemble_table(table: Table, per_seed: dict[str, list[dict]]):
             stat = stats.get(row.label, {}).get(column) if row.kind == "run" else None
             kit = stat.mean if stat else math.nan
             diff = kit - paper if (stat and paper is not None) else math.nan
+            effect = effects.get(row.label, {}).get(column)
+            is_baseline = baselines.get(row.label) == row.label
+            paper_base = papers.get(baselines.get(row.label), {}).get(column)
+            paper_effect = (paper - paper_base if paper is not None and paper_base is not None
+                            and not is_baseline else math.nan)
             records.append(dict(row=row.label, kind=row.kind, column=column, kit_mean=kit,
                                 kit_std=stat.std if stat else math.nan, seeds=stat.n if stat else 0,
-                                paper=paper if paper is not None else math.nan, diff=diff))
+                                paper=paper if paper is not None else math.nan, diff=diff,
+                                effect=effect.mean if effect else math.nan,
+                                effect_se=effect.std if effect else math.nan, paper_effect=paper_effect))
             if row.kind == "quoted":
                 cells.append(f"{_fmt(paper)} (quoted)" if paper is not None else "–")
             elif stat is None:
                 cells.append(f"not run (paper {_fmt(paper)})" if paper is not None else "not run")
+            elif relative:
+                cells.append(_relative_cell(stat, effect, paper, paper_effect, is_baseline))
             else:
                 spread = f" ± {_fmt(stat.std)}" if stat.n > 1 else ""
                 ref = f" (paper {_fmt(paper)}, Δ {diff:+.2f})" if paper is not None else ""
@@ -242,6 +279,20 @@ def assemble_table(table: Table, per_seed: dict[str, list[dict]]):
         label = f"{row.label} *(quoted)*" if row.kind == "quoted" else row.label
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return pd.DataFrame.from_records(records), "\n".join(lines)
+
+
+def _relative_cell(stat: Stat, effect: Stat | None, paper: float | None, paper_effect: float,
+                   is_baseline: bool) -> str:
+    """A SynthPose cell: the kit's value, and its paired effect over the baseline beside the
+    paper's effect (the paper's absolute number only where the table has no baseline)."""
+    spread = f" ± {_fmt(stat.std)}" if stat.n > 1 else ""
+    if is_baseline:
+        return f"{_fmt(stat.mean)}{spread} (baseline)"
+    if effect is None:
+        return f"{_fmt(stat.mean)}{spread}" + (f" (paper {_fmt(paper)})" if paper is not None else "")
+    se = f" ± {_fmt(effect.std)}" if effect.n > 1 else ""
+    ref = f"; paper {paper_effect:+.2f}" if math.isfinite(paper_effect) else ""
+    return f"{_fmt(stat.mean)}{spread} (effect {effect.mean:+.2f}{se}{ref})"
 
 
 # ----------------------------------------------------------------------------- driver
@@ -278,6 +329,7 @@ def reproduce(paper: str, profile: str = "quick", tables: list[str] | None = Non
     if seeds is not None and (not isinstance(seeds, int) or seeds < 1):
         raise ValueError(f"seeds must be a positive integer (the first N seeds) or None, got {seeds!r}")
     seed_list = list(range(seeds)) if seeds else list(get_profile(profile)["seeds"])
+    synthetic = get_profile(profile).get("synthpose") is not None      # SynthPose: effects, not absolutes
     out_dir = results_dir(profile, results_root) / paper
     chosen = {n: all_tables[n] for n in names}
     if chosen:
@@ -294,12 +346,11 @@ def reproduce(paper: str, profile: str = "quick", tables: list[str] | None = Non
                "tables": {}, "failed_now": [o["notebook"] for o in outcomes if o["status"] == "failed"]}
     for name, table in chosen.items():
         per_seed = collect(name, table, cells)
-        frame, markdown = assemble_table(table, per_seed)
+        frame, markdown = assemble_table(table, per_seed, relative=synthetic)
         frame.to_csv(out_dir / f"{name}.csv", index=False)
         atomic_write_text(out_dir / f"{name}.md", f"### {table.title}\n\n{markdown}\n")
-        stats = aggregate(per_seed)
         summary["tables"][name] = {"title": table.title, "markdown": markdown,
-                                   "claims": [evaluate_claim(c, stats) for c in table.claims]}
+                                   "claims": [evaluate_claim(c, per_seed) for c in table.claims]}
     _merge_previous(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=1, default=str))
     write_report(profile, results_root)
@@ -330,10 +381,13 @@ def write_report(profile: str, results_root: Path | None = None) -> Path:
     """``results/<profile>/REPORT.md`` from every paper summary present."""
     root = results_dir(profile, results_root)
     lines = [f"# kdlib reproduction report — profile `{profile}`", "",
-             "Kit numbers are mean ± std over seeds (no ± with one seed); Δ = kit − paper. Rows "
-             "marked *(quoted)* are the paper's literature numbers, not run by the kit. On SynthPose "
-             "profiles the absolute numbers are not comparable with the papers'; the claims "
-             "(relative effects) are what the ledger checks.", ""]
+             "Kit numbers are mean ± std over seeds (no ± with one seed). Rows marked *(quoted)* "
+             "are the paper's literature numbers, not run by the kit. On SynthPose profiles the "
+             "absolute numbers are not comparable with the papers': a row shows its paired effect "
+             "over its table's baseline (mean ± standard error of the per-seed differences) beside "
+             "the paper's effect. On real data Δ = kit − paper. Claims are judged on paired seeds "
+             "(a one-sided t-test of the per-seed effects at alpha 0.05); an inconclusive claim "
+             "states the smallest effect its seeds could have detected.", ""]
     for summary_path in sorted(root.glob("*/summary.json"), key=_paper_order):
         summary = json.loads(summary_path.read_text())
         paper_dir = summary_path.parent

@@ -8,7 +8,8 @@
 - ``plot_mft_shares``: which MFT receptive-field branch carries the most weight, per teacher stage.
 - ``plot_sensitivity``: the Fig. 5 alpha x beta grid as a seaborn heatmap.
 - ``kit_tables``: Tables 1-4 and Fig. 4-5 with the kit's numbers beside the paper's (driver results
-  when present, else the run cache), and each table's claims ledger as markdown.
+  when present, else the run cache; on SynthPose each row's paired effect over the table's baseline
+  beside the paper's effect), and each table's claims ledger (paired seeds) as markdown.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from kdlib.paper_tables import aggregate, evaluate_claim
+from kdlib.paper_tables import evaluate_claim
 from kdlib.paper_tables import ekr as tables
 
 __all__ = ['simcc_distributions', 'simcc_sharpness', 'plot_fig4', 'gamma_over_val', 'plot_gamma',
@@ -167,6 +168,8 @@ def kit_tables(profile: str, names=None, seeds=None, results_root=None) -> list[
 
     Uses the driver's assembled tables (``results/<profile>/ekr/summary.json``, cost columns
     included) when present; otherwise the run cache (metrics, Params and the Fig. 4 sharpness).
+    Claims are judged on paired seeds ({label: {seed: values}}); on SynthPose profiles the table
+    shows each run row's paired effect over ``table.baseline`` (``assemble_table(relative=True)``).
     ``claims`` is the ledger as a DataFrame, ``claims_markdown`` the same as a markdown table.
     """
     from kdlib.profiles import get_profile
@@ -174,6 +177,7 @@ def kit_tables(profile: str, names=None, seeds=None, results_root=None) -> list[
     summary_path = results_dir(profile, results_root) / 'ekr' / 'summary.json'
     driver = json.loads(summary_path.read_text())['tables'] if summary_path.is_file() else {}
     seeds = seeds or get_profile(profile)['seeds']
+    synthetic = get_profile(profile)['synthpose'] is not None     # effects, not absolute numbers
     out = []
     for name in names or tables.TABLES:
         table = tables.TABLES[name]
@@ -183,8 +187,8 @@ def kit_tables(profile: str, names=None, seeds=None, results_root=None) -> list[
                             claims=pd.DataFrame(item['claims']), claims_markdown=claims_markdown(item['claims'])))
             continue
         per_seed = tables.kit_results(table, profile, seeds)
-        _, markdown = assemble_table(table, per_seed)
-        claims = [evaluate_claim(c, aggregate(per_seed)) for c in table.claims]
+        _, markdown = assemble_table(table, per_seed, relative=synthetic)
+        claims = [evaluate_claim(c, per_seed) for c in table.claims]
         out.append(dict(name=name, title=f'{table.title} (run cache)', markdown=markdown,
                         claims=pd.DataFrame(claims), claims_markdown=claims_markdown(claims)))
     return out

@@ -327,9 +327,11 @@ def kit_tables(profile: str, names=None, seeds=None, measured: dict | None = Non
     A row's value for a seed comes from the driver's cell result (``results/<profile>/sdp/``),
     else from the run cache (a run this notebook, or any other, finished: nothing is trained here),
     else from ``measured`` ({table: {row label: metrics}}, numbers this notebook computed for its
-    own seed, e.g. Fig. 4's). Returns [{name, title, frame, markdown, claims}].
+    own seed, e.g. Fig. 4's). Claims are judged on paired seeds; on SynthPose profiles each run
+    row shows its paired effect over the table's baseline beside the paper's effect.
+    Returns [{name, title, frame, markdown, claims}].
     """
-    from kdlib.paper_tables import aggregate, evaluate_claim
+    from kdlib.paper_tables import evaluate_claim
     from kdlib.paper_tables.sdp import TABLES
     from kdlib.profiles import get_profile
     from kdlib.reproduce import assemble_table
@@ -338,16 +340,22 @@ def kit_tables(profile: str, names=None, seeds=None, measured: dict | None = Non
     for name in names or TABLES:
         table = TABLES[name]
         per_seed = _kit_values(name, table, profile, seeds, (measured or {}).get(name, {}))
-        frame, markdown = assemble_table(table, per_seed)
-        stats = aggregate({k: v for k, v in per_seed.items() if v})
-        claims = pd.DataFrame([evaluate_claim(c, stats) for c in table.claims])
+        frame, markdown = assemble_table(table, per_seed, relative=is_synthpose(profile))
+        claims = pd.DataFrame([evaluate_claim(c, per_seed) for c in table.claims])
         out.append(dict(name=name, title=markdown_safe(table.title), frame=frame,
                         markdown=markdown_safe(markdown), claims=claims))
     return out
 
 
-def _kit_values(name: str, table, profile: str, seeds: list[int], measured: dict) -> dict[str, list[dict]]:
-    """{row label: [per-seed column values]}: driver cells, then the run cache, then ``measured``."""
+def is_synthpose(profile: str) -> bool:
+    """Whether ``profile`` trains on SynthPose (tables then show effects, not absolute numbers)."""
+    from kdlib.profiles import get_profile
+    return get_profile(profile)['synthpose'] is not None
+
+
+def _kit_values(name: str, table, profile: str, seeds: list[int],
+                measured: dict) -> dict[str, dict[int, dict]]:
+    """{row label: {seed: column values}}: driver cells, then the run cache, then ``measured``."""
     import json
     from kdlib.paper_tables.sdp import experiment_config
     from kdlib.reproduce import NOTEBOOKS_DIR, cell_done, cell_values, plan_cells, results_dir, with_derived
@@ -369,12 +377,14 @@ def _kit_values(name: str, table, profile: str, seeds: list[int], measured: dict
     return with_derived(table, per_row)
 
 
-def table_from_runs(name: str, metrics_by_label: dict[str, dict]) -> tuple[pd.DataFrame, str]:
-    """One SDP table assembled from runs made in this notebook ({row label: row_metrics})."""
+def table_from_runs(name: str, metrics_by_label: dict[str, dict], profile: str,
+                    seed: int = 0) -> tuple[pd.DataFrame, str]:
+    """One SDP table assembled from runs made in this notebook at one ``seed`` ({row label:
+    row_metrics}); on SynthPose profiles each row's effect over the table's baseline."""
     from kdlib.paper_tables.sdp import TABLES
     from kdlib.reproduce import assemble_table, cell_values
     table = TABLES[name]
-    per_seed = {row.label: [cell_values(table, metrics_by_label[row.label])]
-                if row.label in metrics_by_label else [] for row in table.run_rows()}
-    frame, markdown = assemble_table(table, per_seed)
+    per_seed = {row.label: {seed: cell_values(table, metrics_by_label[row.label])}
+                if row.label in metrics_by_label else {} for row in table.run_rows()}
+    frame, markdown = assemble_table(table, per_seed, relative=is_synthpose(profile))
     return frame, markdown_safe(markdown)

@@ -233,15 +233,66 @@ def test_mft_fused_kernel_equals_branches():
 
 
 # ---------------------------------------------------------------------- tables and notebook
-def test_tables_claims_hold_on_the_papers_numbers():
+def _with_derived(table, numbers: dict) -> dict:
+    r = {label: dict(values) for label, values in numbers.items()}
+    for column, derive in table.derived.items():
+        for label, value in derive(r).items():
+            r[label][column] = value
+    return r
+
+
+COST_PAIRS = [('LiteHRNet18*(Multi-KD)', 'LiteHRNet18'), ('LiteHRNet30*(Multi-KD)', 'LiteHRNet30')]
+
+
+def _reversed(name: str, numbers: dict) -> dict:
+    """The paper's numbers turned against its claims: Tables 2-3 swap each SimDR row with its heatmap
+    row (memory, speed and accuracy at once); the other tables negate every value (orderings flip)."""
+    if name in ('table2', 'table3'):
+        out = dict(numbers)
+        for simdr, heat in COST_PAIRS:
+            out[simdr], out[heat] = numbers[heat], numbers[simdr]
+        return out
+    return {label: {c: -v for c, v in values.items()} for label, values in numbers.items()}
+
+
+# Fig. 4 and Fig. 5 print no numbers in the text: shaped as the caption / Sec. 4.3 state them
+def _figure_numbers(name: str, table) -> dict:
+    from kdlib.paper_tables import ekr as T
+    if name == 'fig4':
+        return {T.FIG4_BEFORE: {T.SHARPNESS_COLUMNS[0]: 20.0}, T.FIG4_AFTER: {T.SHARPNESS_COLUMNS[0]: 30.0}}
+    return {r.label: {'Mean': 80.0 if r.label == table.baseline else 79.0} for r in table.rows}
+
+
+def test_every_claim_is_an_effect_that_holds_on_the_paper_and_fails_reversed():
     from kdlib.paper_tables import ekr as T
     for name, table in T.TABLES.items():
-        paper = {r.label: dict(r.paper) for r in table.rows}
-        for column, derive in table.derived.items():
-            for label, value in derive(paper).items():
-                paper[label][column] = value
-        if name not in ('fig4', 'fig5'):                          # figures: no numbers in the text
-            assert all(c.check(paper) for c in table.claims), name
+        numbers = ({r.label: r.paper for r in table.rows} if name not in ('fig4', 'fig5')
+                   else _figure_numbers(name, table))
+        paper, against = _with_derived(table, numbers), _with_derived(table, _reversed(name, numbers))
+        assert table.claims, name
+        for claim in table.claims:
+            assert claim.effect is not None, (name, claim.text)        # no legacy boolean check
+            assert claim.effect(paper) > 0, (name, claim.text, claim.effect(paper))
+            assert claim.effect(against) <= 0, (name, claim.text, claim.effect(against))
+    t2 = _with_derived(T.TABLES['table2'], {r.label: r.paper for r in T.TABLES['table2'].rows})
+    effects = [c.effect(t2) for c in T.TABLES['table2'].claims]
+    assert effects == pytest.approx([100 * (1 - 2886 / 3334), 100 * (1 - 2473 / 2900) - 10, 0.03, 1.6])
+    assert [c.effect.unit for c in T.TABLES['table2'].claims] == ['%', '%', 's', 'points']
+
+
+def test_tables_have_their_baselines():
+    from kdlib.paper_tables import ekr as T
+    simdr = {'LiteHRNet18*(Multi-KD)': 'LiteHRNet18', 'LiteHRNet30*(Multi-KD)': 'LiteHRNet30'}
+    assert {name: t.baseline for name, t in T.TABLES.items() if name != 'table4'} == {
+        'headline': 'Lite-HRNet-18: baseline', 'table1': 'KD', 'table2': simdr,
+        'table3': simdr, 'fig4': T.FIG4_BEFORE, 'fig5': T.fig5_label(0.005, 0.04)}
+    table4 = T.TABLES['table4'].baselines()          # each student against its undistilled self
+    assert table4['Lite-HRNet-18: + MFT'] == 'Lite-HRNet-18: baseline'
+    assert table4['Lite-HRNet-30: + MFT + WA + VKD'] == 'Lite-HRNet-30: baseline'
+
+
+def test_tables_and_shared_cells():
+    from kdlib.paper_tables import ekr as T
     assert T.HEADLINE in T.TABLES
     saving = T.TABLES['table2'].derived['Memory saving (%)']({r.label: r.paper for r in T.TABLES['table2'].rows})
     assert abs(saving['LiteHRNet18*(Multi-KD)'] - 100 * (1 - 2473 / 2900)) < 1e-9
@@ -293,17 +344,24 @@ def test_runs_use_the_papers_augmentation():
 
 
 def test_claims_name_the_missing_row_and_fig4_checks_sharpness():
-    from kdlib.paper_tables import Stat, evaluate_claim
+    from kdlib.paper_tables import evaluate_claim
     from kdlib.paper_tables import ekr as T
     claim = T.TABLES['table1'].claims[0]
-    verdict = evaluate_claim(claim, {'Ours': {'Mean': Stat(1.0, float('nan'), 1)}})
-    assert verdict['status'] == 'not run' and 'KD / Mean' in verdict['detail']
+    verdict = evaluate_claim(claim, {'Ours': {0: {'Mean': 1.0}, 1: {'Mean': 2.0}}})
+    assert verdict['status'] == 'not run' and "'KD'" in verdict['detail']
     fig4 = T.TABLES['fig4']
     peak = T.SHARPNESS_COLUMNS[0]
-    stats = lambda before, after: {T.FIG4_BEFORE: {peak: Stat(before, 0.1, 3)},   # noqa: E731
-                                   T.FIG4_AFTER: {peak: Stat(after, 0.1, 3)}}
-    assert evaluate_claim(fig4.claims[0], stats(5.0, 9.0))['status'] == 'reproduced'
-    assert evaluate_claim(fig4.claims[0], stats(9.0, 5.0))['status'] == 'contradicted'
+
+    def per_seed(before, after):                # paired seeds: the same shift at every seed
+        return {T.FIG4_BEFORE: {s: {peak: v} for s, v in enumerate(before)},
+                T.FIG4_AFTER: {s: {peak: v} for s, v in enumerate(after)}}
+    lifted = evaluate_claim(fig4.claims[0], per_seed([5.0, 8.0, 6.0], [6.1, 9.0, 7.2]))
+    assert lifted['status'] == 'reproduced' and lifted['unit'] == '% points'
+    assert lifted['effect'] == pytest.approx((1.1 + 1.0 + 1.2) / 3)
+    lowered = evaluate_claim(fig4.claims[0], per_seed([6.1, 9.0, 7.2], [5.0, 8.0, 6.0]))
+    assert lowered['status'] == 'contradicted'
+    one = evaluate_claim(fig4.claims[0], per_seed([5.0], [9.0]))
+    assert one['status'] == 'inconclusive' and 'one seed' in one['detail']
     # Fig. 4's rows are Table 4's Lite-HRNet-18 baseline and full method: the same cells
     t4 = {r.label: r.params for r in T.TABLES['table4'].rows}
     assert fig4.rows[0].params == t4['Lite-HRNet-18: baseline']
@@ -352,3 +410,18 @@ def test_zoo_pyramid_runs_the_transposed_conv_alignment():
     batch = make_batch(b=2, k=17, size=size)
     terms, _ = method(batch, student, {'teacher': teacher})
     assert torch.isfinite(terms['fkd']) and terms['fkd'] > 0
+
+
+def test_kit_tables_show_paired_effects_and_verdicts(monkeypatch, tmp_path):
+    """The notebook's tables on a SynthPose profile: each row's paired effect over the baseline
+    beside the paper's, and the claim judged on the per-seed rows (not on aggregated means)."""
+    from kdlib import viz_ekr
+    from kdlib.paper_tables import ekr as T
+    base, full = T.TABLES['headline'].baseline, 'Lite-HRNet-18: + MFT + WA + VKD'
+    per_seed = {base: {0: {'Mean': 40.0}, 1: {'Mean': 50.0}, 2: {'Mean': 45.0}},
+                full: {0: {'Mean': 40.5}, 1: {'Mean': 50.6}, 2: {'Mean': 45.4}}}
+    monkeypatch.setattr(T, 'kit_results', lambda table, profile, seeds: per_seed)
+    [item] = viz_ekr.kit_tables('smoke', ['headline'], seeds=[0, 1, 2], results_root=tmp_path)
+    assert '(baseline)' in item['markdown'] and '(effect +0.50 ± 0.06; paper +1.80)' in item['markdown']
+    [verdict] = item['claims'].to_dict('records')
+    assert verdict['status'] == 'reproduced' and verdict['seeds'] == [0, 1, 2]   # unpaired: inconclusive

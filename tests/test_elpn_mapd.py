@@ -17,7 +17,9 @@ from kdlib.methods import METHODS
 from kdlib.methods.base import task_loss
 from kdlib.methods.mapd import (DEFAULTS, MAPD, build_method, heatmap_log_distribution, kpd_loss,
                                 kpd_pixel_terms, mapd_loss, mapd_weights, mpd_loss)
+from kdlib.paper_tables import Effect, evaluate_claim
 from kdlib.paper_tables import elpn_mapd as tables
+from kdlib.reproduce import assemble_table, with_derived
 
 REPO = Path(__file__).resolve().parents[1]
 # Hand-made (1, 1, 1, 2) heatmaps: student, teacher, ground truth.
@@ -249,27 +251,105 @@ def test_a_few_mapd_steps_reduce_the_loss():
 
 
 # ----------------------------------------------------------------------------- paper tables
-def test_paper_tables_rows_and_claims_on_the_papers_numbers():
+def paper_numbers(table) -> dict[str, dict[str, float]]:
+    """r[row label][column] from the rows' ``paper`` dicts, derived columns included."""
+    paper = {row.label: dict(row.paper) for row in table.rows}
+    for column, derive in table.derived.items():
+        for label, value in derive(paper).items():
+            paper[label][column] = value
+    return paper
+
+
+def _swap(a, b, column='Mean'):
+    def reverse(r):
+        r[a][column], r[b][column] = r[b][column], r[a][column]
+    return reverse
+
+
+def _share(part, whole, column, share):
+    def reverse(r):
+        r[part][column] = share * r[whole][column]
+    return reverse
+
+
+def _shift(label, reference, delta, column='Mean'):
+    def reverse(r):
+        r[label][column] = r[reference][column] + delta
+    return reverse
+
+
+def _reverse_order(labels, column='Mean'):
+    def reverse(r):
+        values = [r[label][column] for label in labels]
+        for label, value in zip(labels, reversed(values)):
+            r[label][column] = value
+    return reverse
+
+
+V1, V2, HR = tables.OURS_V1, tables.OURS_V2, tables.TEACHER_COCO_LABEL
+# Per table, one entry per claim: the paper's numbers changed so that the claim must fail.
+REVERSED = {
+    'table1': [_share(V1, HR, 'AP', 0.92), _swap(V1, V2, 'AP')],    # keeps 92% < 93%; V1 above V2
+    'table2': [_swap(V1, V2, 'AP')],
+    'table3': [_swap(V1, V2)],
+    'table4': [_share('32', '64', 'Mean', 0.975), _reverse_order(['8', '16', '32', '64'])],
+    'table5': [_shift('(1, 2, 2)', '(1, 4, 3)', -0.6),                # worse by more than the margin
+               _shift('(1, 3, 1)', '(1, 2, 2)', -0.05 * 89.5)],     # spread 5% of the best
+    'table6': [_swap('ELPN+KLT', 'ELPN'), _swap('ELPN+MSET', 'ELPN+KLT'), _swap('ELPN+MSET+KLT', 'ELPN+MSET'),
+               _swap('ELPN+MSET+KLT', 'ELPN', 'Mean at 1/4')],
+    'table7': [_swap('0.0', '0.45'), _swap('0.15', '0.35')],
+}
+CONVERGENCE = {'ELPN': {'Mean at 1/4': 40.0}, 'ELPN+MSET+KLT': {'Mean at 1/4': 45.0}}  # no paper curve
+
+
+def test_every_claim_is_an_effect_that_holds_on_the_paper_and_fails_reversed():
+    """Each claim has an effect (no legacy boolean check), > 0 on the paper's own numbers, <= 0
+    once the numbers it reads are reversed, and blind to Params/GFLOPs (fixed by the architecture)."""
     for name, table in tables.TABLES.items():
+        assert len(REVERSED[name]) == len(table.claims), name
+        for claim, reverse in zip(table.claims, REVERSED[name]):
+            assert isinstance(claim.effect, Effect), (name, claim.text)
+            assert 'Sec.' in claim.text or 'Table' in claim.text or 'Ablation Study' in claim.text, claim.text
+            paper = paper_numbers(table)
+            if 'converges faster' in claim.text:            # kit-measured column, no paper number
+                with pytest.raises(KeyError, match='Mean at 1/4'):
+                    claim.effect(paper)
+                paper = {label: dict(values) for label, values in CONVERGENCE.items()}
+            assert claim.effect(paper) > 0, f'{name}: {claim.text!r} fails on the paper\'s own numbers'
+            without = {label: {c: v for c, v in values.items() if c not in tables.COST_COLUMNS}
+                       for label, values in paper.items()}
+            assert claim.effect(without) == claim.effect(paper), (name, claim.text)
+            reverse(paper)
+            assert claim.effect(paper) <= 0, f'{name}: {claim.text!r} still holds reversed'
+
+
+def test_paired_verdicts_and_baselines():
+    assert {name: t.baseline for name, t in tables.TABLES.items()} == {
+        'table1': 'ELPN-V1, no MAPD (kit-only)', 'table2': V1, 'table3': V1, 'table4': '64',
+        'table5': '(1, 4, 3)', 'table6': 'ELPN', 'table7': '0.0'}
+    table6 = tables.TABLES['table6']
+    paper = paper_numbers(table6)
+    per_seed = {label: {s: {'Mean': v['Mean'] + 0.3 * s} for s in range(3)} for label, v in paper.items()}
+    verdicts = [evaluate_claim(c, per_seed) for c in table6.claims]
+    assert [v['status'] for v in verdicts] == ['reproduced'] * 3 + ['not run']
+    assert verdicts[0]['effect'] == pytest.approx(83.6 - 78.2)     # paired: the shared seed shift cancels
+    single = {label: {0: runs[0]} for label, runs in per_seed.items()}
+    assert evaluate_claim(table6.claims[1], single)['status'] == 'inconclusive'
+    for table in tables.TABLES.values():        # smoke scores 0: the share claims leave such seeds out
+        zeros = {row.label: {s: {'Mean': 0.0, 'AP': 0.0} for s in range(2)} for row in table.run_rows()}
+        zeros = with_derived(table, zeros)
+        assemble_table(table, zeros, relative=True)
+        for claim in table.claims:
+            assert evaluate_claim(claim, zeros)['status'] in ('reproduced', 'inconclusive', 'not run')
+
+
+def test_paper_tables_rows_on_the_papers_numbers():
+    for table in tables.TABLES.values():
         for row in table.run_rows():
             cfg = tables.experiment_config(profile='smoke', seed=1, **row.params)
             assert (cfg.method == 'mapd') == bool(cfg.teachers), row.label
             if cfg.teachers:
                 assert cfg.teachers['teacher'].seed == tables.TEACHER_SEED
-        paper = {row.label: row.paper for row in table.rows}
-        for column, derive in table.derived.items():
-            for label, value in derive(paper).items():
-                paper[label] = {**paper[label], column: value}
-        for claim in table.claims:
-            if 'converges faster' in claim.text:       # no curve in the paper: a kit-measured column
-                with pytest.raises(KeyError, match='Mean at 1/4'):
-                    claim.check(paper)
-                continue
-            assert claim.check(paper), f'{name}: {claim.text!r} fails on the paper\'s own numbers'
-            for column in ('Params', 'GFLOPs'):         # claims read measured columns only
-                without = {label: {c: v for c, v in values.items() if c != column}
-                           for label, values in paper.items()}
-                assert claim.check(without) == claim.check(paper), (name, claim.text, column)
     t6, t7 = tables.TABLES['table6'], tables.TABLES['table7']
     assert t7.rows[0].params == t6.rows[0].params                # alpha = 0 is the plain baseline
     assert t7.rows[3].params == t6.rows[3].params                # alpha = 0.15 is MSET+KLT

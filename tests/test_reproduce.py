@@ -36,7 +36,9 @@ def test_driver_runs_cells_in_parallel_assembles_tables_and_claims(tmp_path):
 
     table = summary["tables"]["main"]["markdown"]
     assert "| Literature [X] *(quoted)* | 60.00 (quoted) |" in table
-    assert "50.05 ± 0.07 (paper 50.00, Δ +0.05)" in table      # Baseline: 50.0, 50.1 over seeds
+    # SynthPose profile: each row's paired effect over the baseline beside the paper's effect
+    assert "| Baseline | 50.05 ± 0.07 (baseline) |" in table          # 50.0, 50.1 over seeds
+    assert "52.05 ± 0.07 (effect +2.00 ± 0.00; paper +2.00)" in table
     assert "1.50 ± 0.00" in table                               # 'Params (M)' read from params_M
     assert "| Broken | not run (paper 1.00) |" in table
     verdicts = {c["claim"]: c["status"] for c in summary["tables"]["main"]["claims"]}
@@ -55,7 +57,7 @@ def test_driver_runs_cells_in_parallel_assembles_tables_and_claims(tmp_path):
 def test_submitit_executor(tmp_path):
     summary = _toy(tmp_path, tables=["extra"], seeds=1, executor="submitit", cluster="debug")
     assert [c["status"] for c in summary["cells"]] == ["ok"]
-    assert "50.00 (paper 50.00, Δ +0.00)" in summary["tables"]["extra"]["markdown"]
+    assert "50.00 (paper 50.00)" in summary["tables"]["extra"]["markdown"]
 
 
 def test_plan_and_save_cell_result(tmp_path):
@@ -114,3 +116,63 @@ def test_reproduce_rejects_zero_seeds_and_lists_failed_cells(tmp_path):
         _toy(tmp_path, seeds=0)
     summary = _toy(tmp_path, tables=["main"], seeds=1)
     assert len(summary["failed_now"]) == 1 and summary["failed_now"][0].endswith(".ipynb")
+
+
+def _runs(values):
+    return {seed: {"AP": v} for seed, v in enumerate(values)}
+
+
+def test_paired_seeds_decide_what_the_unpaired_spread_cannot():
+    """MEASURED.md's canary: FPD lifts the student by ~0.3-0.4 AP at every seed while seed-to-seed
+    spreads are larger; pairing by seed resolves it."""
+    from kdlib.paper_tables import aggregate, gain
+    results = {"Supervised": _runs([6.90, 7.12, 8.17]), "FPD": _runs([7.33, 7.40, 8.50])}
+    claim = Claim("FPD lifts the student", gain("FPD", "Supervised", "AP"))
+    paired = evaluate_claim(claim, results)
+    assert paired["status"] == "reproduced" and paired["seeds"] == [0, 1, 2]
+    diffs = [0.43, 0.28, 0.33]
+    assert paired["effect"] == pytest.approx(sum(diffs) / 3)
+    assert evaluate_claim(claim, aggregate(results))["status"] == "inconclusive"   # unpaired
+
+
+def test_inconclusive_states_the_minimum_detectable_effect():
+    from scipy import stats
+    from kdlib.paper_tables import gain
+    results = {"A": _runs([1.0, 2.0, 3.0]), "B": _runs([1.2, 1.5, 3.1])}      # diffs -0.2, 0.5, -0.1
+    verdict = evaluate_claim(Claim("A beats B", gain("A", "B", "AP")), results)
+    assert verdict["status"] == "inconclusive"
+    diffs = [-0.2, 0.5, -0.1]
+    mean = sum(diffs) / 3
+    sd = (sum((d - mean) ** 2 for d in diffs) / 2) ** 0.5
+    mde = (stats.t.ppf(0.95, 2) + stats.t.ppf(0.8, 2)) * sd / 3 ** 0.5
+    assert verdict["mde"] == pytest.approx(mde) and f"{mde:.2f}" in verdict["detail"]
+
+
+def test_paired_contradicted_and_single_seed_rows_stay_local():
+    from kdlib.paper_tables import gain
+    results = {"A": _runs([5.0, 6.0, 7.0]), "B": _runs([6.0, 7.1, 7.9]),
+               "Lonely": {0: {"AP": 1.0}}}                                   # one seed only
+    assert evaluate_claim(Claim("A beats B", gain("A", "B", "AP")), results)["status"] == "contradicted"
+    lonely = evaluate_claim(Claim("Lonely beats B", gain("Lonely", "B", "AP")), results)
+    assert lonely["status"] == "inconclusive" and "one seed" in lonely["detail"]
+    missing = evaluate_claim(Claim("C beats B", gain("C", "B", "AP")), results)
+    assert missing["status"] == "not run" and "'C'" in missing["detail"]
+
+
+def test_relative_tables_measure_each_row_against_its_own_baseline():
+    """SynthPose tables: a row's paired effect over the baseline its table names for it (here each
+    network against its undistilled self), beside the paper's effect."""
+    from kdlib.paper_tables import Row, Table
+    from kdlib.reproduce import assemble_table
+    table = Table("t", ["AP"], [Row("A", {"AP": 50.0}), Row("A + KD", {"AP": 51.0}),
+                                Row("B", {"AP": 60.0}), Row("B + KD", {"AP": 60.5})],
+                  baseline={"A + KD": "A", "B + KD": "B"})
+    per_seed = {"A": _runs([10.0, 11.0]), "A + KD": _runs([10.5, 11.3]),
+                "B": _runs([20.0, 22.0]), "B + KD": _runs([19.0, 21.0])}
+    frame, markdown = assemble_table(table, per_seed, relative=True)
+    assert "| A | 10.50 ± 0.71 (baseline) |" in markdown
+    assert "10.90 ± 0.57 (effect +0.40 ± 0.10; paper +1.00)" in markdown
+    assert "20.00 ± 1.41 (effect -1.00 ± 0.00; paper +0.50)" in markdown
+    assert frame.set_index("row").loc["B + KD", "paper_effect"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="must name run rows"):
+        Table("t", ["AP"], [Row("A", {})], baseline={"A": "missing"})

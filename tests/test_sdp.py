@@ -411,17 +411,66 @@ def test_paper_tables_are_complete():
     ratio = TABLES['table3'].derived['Time ratio']({'HG-4Stacks': {'Training Time (h)': 2.0},
                                                     'SDP (Ours)': {'Training Time (h)': 3.0}})
     assert ratio == {'HG-4Stacks': 1.0, 'SDP (Ours)': 1.5}
-    # the claims evaluate on the paper's own numbers as they should, and each one can fail:
-    # with every number negated (the rows' order reversed) none holds any more
-    paper = {t: {r.label: r.paper for r in TABLES[t].rows} for t in TABLES}
-    for name in ('table2', 'table3', 'table4', 'table5', 'table6', 'table7'):
-        values = dict(paper[name])
-        if name == 'table3':
-            values.update({label: {**v, 'Time ratio': v['Training Time (h)'] / 12.0}
-                           for label, v in values.items() if 'Training Time (h)' in v})
-        flipped = {label: {c: -v for c, v in cols.items()} for label, cols in values.items()}
-        for claim in TABLES[name].claims:
-            assert claim.check(values) and not claim.check(flipped), (name, claim.text)
+
+
+def _paper_numbers(table) -> dict:
+    """{row label: the paper's numbers} of ``table`` (Table 3's rows carry their Time ratio)."""
+    return {r.label: dict(r.paper) for r in table.rows}
+
+
+def test_every_claim_is_an_effect_that_the_papers_numbers_decide():
+    """No legacy boolean check is left; each claim holds on the paper's own numbers, and fails once
+    the numbers are reversed (mirrored about 0 and stretched x2, so a non-inferiority claim whose
+    margin equals the paper's own gap, SDP vs FPD's 0.2, is crossed, not just reached)."""
+    from kdlib.paper_tables import Effect
+    from kdlib.paper_tables.sdp import TABLES
+    counts = {name: len(t.claims) for name, t in TABLES.items()}
+    assert counts == dict(table1=0, table2=1, table3=3, table4=3, table5=1, table6=1, table7=2, fig4=2)
+    for name, table in TABLES.items():
+        paper = _paper_numbers(table)
+        reversed_ = {label: {c: -2 * v for c, v in cols.items()} for label, cols in paper.items()}
+        for claim in table.claims:
+            assert isinstance(claim.effect, Effect), (name, claim.text)
+            if name == 'fig4':                     # the paper prints no Fig. 4 numbers
+                continue
+            assert claim.effect(paper) > 0, (name, claim.text)
+            assert claim.effect(reversed_) <= 0, (name, claim.text)
+
+
+def test_claims_read_the_papers_effects():
+    """The effects are the paper's differences (points): pinned by hand; and the baselines."""
+    from kdlib.paper_tables.sdp import TABLES
+    effects = {name: [c.effect(_paper_numbers(t)) for c in t.claims]
+               for name, t in TABLES.items() if name != 'fig4'}
+    assert effects['table2'] == [pytest.approx(75.2 - 74.4)]                       # HRNet's gain
+    assert effects['table3'] == [pytest.approx(51 / 12 - 23 / 12), pytest.approx(0.7),
+                                 pytest.approx(89.9 - 89.7 + 0.2)]                 # margin 0.2
+    assert effects['table4'] == [pytest.approx(0.59), pytest.approx(0.31), pytest.approx(0.77)]
+    assert effects['table5'] == [pytest.approx(0.3)]
+    assert effects['table6'] == [pytest.approx(89.43 - 89.24)]                     # the smaller step
+    assert effects['table7'] == [pytest.approx(89.37 - 88.53),
+                                 pytest.approx(89.37 - 88.53 - (89.43 - 89.37))]
+    baselines = {name: t.baseline for name, t in TABLES.items()}
+    per_network = {'SBL-R50 + SDP': 'SBL-R50', 'HG-4Stacks + SDP': 'HG-4Stacks',
+                   'HRNet-W32 + SDP': 'HRNet-W32'}               # each network against itself
+    assert baselines == dict(table1=None, table2=per_network, table3='HG-4Stacks', table4='Baseline',
+                             table5=per_network, table6='1', table7='0', fig4=None)
+
+
+def test_a_claim_is_judged_on_paired_seeds():
+    """Table 4's first claim on three seeds whose levels differ far more than SDP's gain: the
+    paired effect (+0.6 on average, at least +0.5 at every seed) is reproduced; the same numbers
+    with the rows swapped are contradicted."""
+    from kdlib.paper_tables import evaluate_claim
+    from kdlib.paper_tables.sdp import TABLES
+    claim = TABLES['table4'].claims[0]
+    levels = {0: 80.0, 1: 86.0, 2: 83.0}
+    results = {'Baseline': {s: {'Mean': v} for s, v in levels.items()},
+               'SDP, no stepping': {s: {'Mean': v + 0.5 + 0.1 * s} for s, v in levels.items()}}
+    verdict = evaluate_claim(claim, results)
+    assert verdict['status'] == 'reproduced' and verdict['effect'] == pytest.approx(0.6)
+    swapped = {'Baseline': results['SDP, no stepping'], 'SDP, no stepping': results['Baseline']}
+    assert evaluate_claim(claim, swapped)['status'] == 'contradicted'
 
 
 def test_fig4_claim_reads_measured_peaks_and_widths():
@@ -434,10 +483,11 @@ def test_fig4_claim_reads_measured_peaks_and_widths():
     assert metrics['Peak (visible)'] == pytest.approx(0.93)
     assert metrics['Peak (occluded)'] == pytest.approx(0.8)
     assert metrics['Width (occluded)'] == pytest.approx(2 * np.sqrt(36 / np.pi))
-    (claim,) = TABLES['fig4'].claims
-    assert claim.check({FIG4_ROW: metrics})
-    assert not claim.check({FIG4_ROW: {**metrics, 'Width (occluded)': 1.0}})
-    assert not claim.check({FIG4_ROW: {**metrics, 'Peak (occluded)': 0.99}})
+    lower, wider = TABLES['fig4'].claims
+    assert lower.effect({FIG4_ROW: metrics}) == pytest.approx(0.93 - 0.8)
+    assert wider.effect({FIG4_ROW: metrics}) > 0
+    assert wider.effect({FIG4_ROW: {**metrics, 'Width (occluded)': 1.0}}) < 0
+    assert lower.effect({FIG4_ROW: {**metrics, 'Peak (occluded)': 0.99}}) < 0
 
 
 def test_row_configs_carry_the_papers_settings():

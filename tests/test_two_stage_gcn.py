@@ -374,10 +374,87 @@ def test_tables_transcribed_and_rows_map_to_schemes():
     for table in paper.TABLES.values():
         for row in table.run_rows():
             assert row.params['scheme'] in paper.SCHEMES and row.params['tables'] == ''
-        # every claim holds on the paper's own numbers (the ledger reads the paper right)
-        values = {r.label: r.paper for r in table.rows}
+
+
+# the paper's own effects, claim by claim (AP points): Sec. IV-C's +1.8 / +0.9 (val), +1.6 / +0.8
+# (test-dev), +2.0 AP and +3.1 AP^H (CrowdPose); Sec. IV-D's ablation; 2.0 - 0.9 (Abstract)
+PAPER_EFFECTS = {'table1': [1.8, 0.9], 'table2': [1.6, 0.8], 'table3': [2.0, 3.1],
+                 'table4': [0.9, 0.6, 0.4, 0.5, 0.3, 0.5, 0.4, 0.5], 'gains': [1.1]}
+
+
+def _paper_values(table, sign=1.0):
+    """{row label: the paper's numbers}; sign=-1 reverses every ordering of the table."""
+    return {r.label: {c: sign * v for c, v in r.paper.items()} for r in table.rows}
+
+
+def test_every_claim_is_a_paired_effect_that_holds_on_the_paper_and_fails_reversed():
+    from kdlib.paper_tables import Effect
+    from kdlib.paper_tables import two_stage_gcn as paper
+    assert set(PAPER_EFFECTS) == set(paper.TABLES)
+    for name, table in paper.TABLES.items():
+        effects = []
         for claim in table.claims:
-            assert claim.check(values), claim.text
+            assert isinstance(claim.effect, Effect), f'legacy boolean check: {claim.text}'
+            assert claim.effect.unit == 'points', claim.text              # AP points, every claim
+            effects.append(claim.effect(_paper_values(table)))
+            # negating every number reverses every order the claim reads: it must then fail
+            assert claim.effect(_paper_values(table, -1.0)) < 0, claim.text
+        assert effects == pytest.approx(PAPER_EFFECTS[name], abs=1e-9), name
+
+
+def test_claims_fail_when_their_own_rows_are_swapped():
+    from kdlib.paper_tables import two_stage_gcn as paper
+    t3, t4 = paper.TABLES['table3'], paper.TABLES['table4']
+    values = _paper_values(t3)
+    values[paper.COURS], values[paper.C32] = values[paper.C32], values[paper.COURS]
+    assert all(c.effect(values) < 0 for c in t3.claims)
+    values = _paper_values(t4)                                     # scheme-5 loses on AP50 only
+    values['scheme-5'] = {**values['scheme-5'], 'AP50': 85.0}
+    every = next(c for c in t4.claims if 'all three metrics' in c.text)
+    assert every.effect(values) == pytest.approx(-0.2)
+    values = _paper_values(t4)                                     # scheme-3 = scheme-4: no step
+    values['scheme-3'] = dict(values['scheme-4'])
+    chain = next(c for c in t4.claims if 'in the order of Table IV' in c.text)
+    assert chain.effect(values) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_tables_measure_effects_against_the_undistilled_simcc_w32():
+    from kdlib.paper_tables import two_stage_gcn as paper
+    baselines = {name: t.baseline for name, t in paper.TABLES.items()}
+    assert baselines == {'table1': paper.W32, 'table2': paper.W32, 'table3': paper.C32,
+                         'table4': 'Baseline', 'gains': None}     # gains: two datasets, two baselines
+    for name, table in paper.TABLES.items():
+        if table.baseline:
+            row = next(r for r in table.rows if r.label == table.baseline)
+            assert row.params['scheme'] == 'baseline', name
+
+
+def test_table_results_are_per_seed_and_claims_judged_paired(monkeypatch):
+    """table_results gives {row: {seed: values}}; evaluate_claim pairs the seeds: a gain of
+    0.5 +- 0.1 AP under a seed noise (shared by a seed's rows) 10x larger is reproduced, and its
+    reverse contradicted."""
+    from kdlib.paper_tables import evaluate_claim
+    from kdlib.paper_tables import two_stage_gcn as paper
+    noise = {0: 0.0, 1: 6.0, 2: -4.0, 3: 3.0}                       # shared by a seed's rows
+    gain = {'baseline': 0.0, 'scheme6': 0.5}
+
+    def fake_row(scheme, dataset, profile, seed, show_progress=True):
+        ap = 60.0 + noise[seed] + gain[scheme] * (1 + 0.2 * (-1) ** seed)
+        return {'metrics': {'AP': ap, 'APH': ap - 5.0, 'Params(M)': 1.0}}
+    monkeypatch.setattr(paper, 'run_row', fake_row)
+    table = paper.TABLES['table3']
+    per_seed = {}
+    for seed in noise:
+        for label, runs in paper.table_results(table, 'smoke', seed, show_progress=False).items():
+            assert set(runs) == {seed} and runs[seed]['Params(M)'] == 1.0
+            per_seed.setdefault(label, {}).update(runs)
+    verdicts = [evaluate_claim(c, per_seed) for c in table.claims]
+    assert [v['status'] for v in verdicts] == ['reproduced', 'reproduced']
+    assert verdicts[0]['effect'] == pytest.approx(0.5) and verdicts[0]['seeds'] == [0, 1, 2, 3]
+    swapped = {paper.C32: per_seed[paper.COURS], paper.COURS: per_seed[paper.C32]}
+    assert evaluate_claim(table.claims[0], swapped)['status'] == 'contradicted'
+    one = {label: {0: runs[0]} for label, runs in per_seed.items()}
+    assert evaluate_claim(table.claims[0], one)['status'] == 'inconclusive'
 
 
 def test_scheme_chains():
@@ -417,8 +494,8 @@ def test_hrnet_heatmap_baseline_row_and_gain_claims():
         assert row.kind == 'run' and row.params['scheme'] == 'hrnet_w32' and row.paper['AP'] == paper_ap
         gain = next(c for c in table.claims if c.text.startswith("TwoStage's gain over HRNet-W32"))
         ours = next(r for r in table.rows if r.label == paper.OURS)
-        assert gain.check({paper.HR32: {'AP': 75.0}, paper.OURS: {'AP': 76.0}})
-        assert not gain.check({paper.HR32: {'AP': 76.0}, paper.OURS: {'AP': 75.0}})
+        assert gain.effect({paper.HR32: {'AP': 75.0}, paper.OURS: {'AP': 76.0}}) == pytest.approx(1.0)
+        assert gain.effect({paper.HR32: {'AP': 76.0}, paper.OURS: {'AP': 75.0}}) == pytest.approx(-1.0)
         assert round(ours.paper['AP'] - paper_ap, 1) == {'table1': 1.8, 'table2': 1.6}[name]
     texts = ' '.join(c.text for t in paper.TABLES.values() for c in t.claims)
     assert 'teacher (76.2' not in texts and 'GFLOPs' not in texts   # removed: contradicted / cannot fail

@@ -3,16 +3,25 @@
 Each ``kdlib/paper_tables/<paper>.py`` defines ``TABLES = {name: Table(...)}`` and ``HEADLINE``
 (the table the quick profile runs). A ``Row`` is either the paper's own run (``kind='run'``: its
 ``params`` are the notebook's papermill parameters that reproduce it) or a literature row quoted
-from the paper (``kind='quoted'``: shown, marked as quoted, never run). A ``Claim`` is a sentence
-of the paper with a ``check(r) -> bool`` over the kit's results ``r[row label][column]``.
+from the paper (``kind='quoted'``: shown, marked as quoted, never run). ``Table.baseline`` names
+the row the table's effects are measured against, or maps each row to its own baseline (on
+SynthPose the report shows each row's effect over it beside the paper's effect). A ``Claim`` is a sentence of the paper with an ``effect(r) ->
+float`` over the kit's results ``r[row label][column]``: positive when the claim holds, in the
+column's units (e.g. ``gain('SDP', 'Baseline', 'Mean')`` = SDP's PCKh minus the baseline's).
 
-Claim verdicts (``evaluate_claim``), given per-seed results of the run rows:
-- ``reproduced``: the check holds at the seed means, and still holds when every value moves
-  anywhere inside its seed spread (mean +- std, probed at random corners of that box);
-- ``contradicted``: the check fails at the means and at every probe;
-- ``inconclusive``: the verdict flips inside the seed spread, or a single seed gives no spread
-  (the detail then says which way the means point);
-- ``not run``: a row or column the check reads has no kit result (e.g. a table not run).
+Claim verdicts (``evaluate_claim``) are judged on **paired seeds**. Every run row at seed s shares
+with its baseline row at seed s the student's initialisation and the data order, so the effect is
+computed per seed, from that seed's rows only, and the ledger tests the per-seed effects:
+- ``reproduced``: their mean is > 0 by a one-sided t-test at alpha = 0.05 (``scipy.stats.t``;
+  ``ALPHA``);
+- ``contradicted``: their mean is < 0 by the same test;
+- ``inconclusive``: neither, or fewer than two seeds; the detail gives the **minimum detectable
+  effect** of those seeds (one-sided alpha 0.05, power 0.8: ``(t_0.95 + t_0.8) * sd / sqrt(n)``),
+  the smallest effect such a run would have resolved;
+- ``not run``: a row or column the claim reads has no kit result at any seed.
+A claim reads only its own rows, so a row run with one seed leaves the claims that do not read it
+untouched. A legacy claim with a boolean ``check`` only (no effect) is judged unpaired: it holds at
+the seed means and at every probe inside the seed spread (mean +- std), or it is inconclusive.
 """
 from __future__ import annotations
 
@@ -21,6 +30,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from scipy import stats as scipy_stats
+
+ALPHA = 0.05                                  # one-sided significance of a claim's paired test
+POWER = 0.8                                   # power at which the minimum detectable effect is given
 
 ROW_KINDS = ("run", "quoted")
 
@@ -40,10 +53,79 @@ class Row:
             raise ValueError(f"Row {self.label!r}: a quoted row has no run parameters")
 
 
+@dataclass(frozen=True)
+class Effect:
+    """A claim's effect: ``fn(r) -> float``, > 0 when the claim holds (``unit``: how it reads)."""
+    fn: Callable[[dict], float]
+    unit: str = "points"
+
+    def __call__(self, r: dict) -> float:
+        return float(self.fn(r))
+
+
 @dataclass
 class Claim:
     text: str
-    check: Callable[[dict], bool]             # r[row label][column] -> holds?
+    check: Callable[[dict], bool] | Effect | None = None   # legacy: r -> holds? (judged unpaired)
+    effect: Effect | None = None                           # r -> float, > 0 when the claim holds
+
+    def __post_init__(self):
+        if isinstance(self.check, Effect):                 # Claim(text, gain(...))
+            self.effect, self.check = self.check, None
+        if self.effect is None and self.check is None:
+            raise ValueError(f"Claim {self.text!r} needs an effect (or a legacy check)")
+        if self.check is None:
+            effect = self.effect
+            self.check = lambda r: effect(r) > 0
+
+
+def gain(better: str, worse: str, column: str, margin: float = 0.0) -> Effect:
+    """``better`` beats ``worse`` on ``column`` (by more than ``margin``)."""
+    return Effect(lambda r: r[better][column] - r[worse][column] - margin)
+
+
+def gains(pairs, column: str) -> Effect:
+    """Every (better, worse) pair holds: the smallest of the gains."""
+    pairs = list(pairs)
+    return Effect(lambda r: min(r[a][column] - r[b][column] for a, b in pairs))
+
+
+def ordered(labels, column: str) -> Effect:
+    """``labels`` are in decreasing order of ``column``: the smallest step between neighbours."""
+    labels = list(labels)
+    return Effect(lambda r: min(r[a][column] - r[b][column] for a, b in zip(labels, labels[1:])))
+
+
+def best(label: str, others, column: str) -> Effect:
+    """``label`` beats every one of ``others``: its lead over the best of them."""
+    others = list(others)
+    return Effect(lambda r: r[label][column] - max(r[o][column] for o in others))
+
+
+def lower(smaller: str, larger: str, column: str) -> Effect:
+    """``smaller`` has the lower ``column`` (memory, time): how much lower."""
+    return Effect(lambda r: r[larger][column] - r[smaller][column])
+
+
+def share_at_least(part: str, whole: str, column: str, share: float) -> Effect:
+    """``part`` keeps at least ``share`` of ``whole``'s ``column``: the excess share (a fraction).
+    NaN (that seed left out of the test) where ``whole`` scored 0."""
+    def effect(r):
+        whole_value = r[whole][column]
+        return r[part][column] / whole_value - share if whole_value else math.nan
+    return Effect(effect, unit="fraction")
+
+
+def every(effects, unit: str = "points") -> Effect:
+    """A compound claim whose parts share ``unit``: it holds when every part does (the smallest)."""
+    effects = list(effects)
+    return Effect(lambda r: min(e(r) for e in effects), unit=unit)
+
+
+def larger_gain(first: tuple[str, str], second: tuple[str, str], column: str) -> Effect:
+    """The gain of ``first`` = (better, worse) exceeds that of ``second``: their difference."""
+    (a, b), (c, d) = first, second
+    return Effect(lambda r: (r[a][column] - r[b][column]) - (r[c][column] - r[d][column]))
 
 
 @dataclass
@@ -53,6 +135,9 @@ class Table:
     rows: list[Row]
     claims: list[Claim] = field(default_factory=list)
     metric_source: str = ""                   # 'coco' | 'mpii' | 'crowdpose' | 'halpe' | ...
+    # the run row the table's effects are measured against, or {row label: its own baseline row}
+    # (e.g. each network against its undistilled self)
+    baseline: str | dict[str, str] | None = None
     # derived columns computed per seed from the other rows: column -> fn(r) -> {label: value}
     derived: dict[str, Callable[[dict], dict]] = field(default_factory=dict)
 
@@ -61,6 +146,19 @@ class Table:
         dupes = {x for x in labels if labels.count(x) > 1}
         if dupes:
             raise ValueError(f"Table {self.title!r}: duplicate row labels {sorted(dupes)}")
+        runs = {r.label for r in self.run_rows()}
+        named = set(self.baselines().items()) if isinstance(self.baseline, dict) else {(None, self.baseline)}
+        for row, base in named:
+            if base is not None and (base not in runs or (row is not None and row not in runs)):
+                raise ValueError(f"Table {self.title!r}: baseline {row!r} -> {base!r} must name run rows")
+
+    def baselines(self) -> dict[str, str]:
+        """{run row label: the row its effect is measured against} (the baseline maps to itself)."""
+        if isinstance(self.baseline, dict):
+            return {**{b: b for b in self.baseline.values()}, **self.baseline}
+        if self.baseline is None:
+            return {}
+        return {r.label: self.baseline for r in self.run_rows()}
 
     def run_rows(self) -> list[Row]:
         return [r for r in self.rows if r.kind == "run"]
@@ -73,10 +171,11 @@ class Stat:
     n: int
 
 
-def aggregate(per_seed: dict[str, list[dict]]) -> dict[str, dict[str, Stat]]:
-    """{label: [values of seed 0, seed 1, ...]} -> {label: {column: Stat(mean, std, n)}}."""
+def aggregate(per_seed: dict[str, list[dict] | dict[int, dict]]) -> dict[str, dict[str, Stat]]:
+    """{label: [values per seed]} or {label: {seed: values}} -> {label: {column: Stat(mean, std, n)}}."""
     out = {}
     for label, seeds in per_seed.items():
+        seeds = list(seeds.values()) if isinstance(seeds, dict) else seeds
         columns = sorted({c for s in seeds for c in s})
         out[label] = {}
         for column in columns:
@@ -91,9 +190,79 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def evaluate_claim(claim: Claim, stats: dict[str, dict[str, Stat]], probes: int = 512,
-                   seed: int = 0) -> dict:
-    """Verdict of one claim over aggregated kit results (see the module docstring)."""
+def by_seed(results: dict) -> bool:
+    """Whether ``results`` is {label: {seed: {column: value}}} (not aggregated ``Stat``s)."""
+    return any(isinstance(runs, dict) and runs and all(isinstance(k, int) for k in runs)
+               and all(isinstance(v, dict) for v in runs.values()) for runs in results.values())
+
+
+def paired_effects(claim: Claim, results: dict[str, dict[int, dict]]) -> tuple[dict[int, float], str]:
+    """{seed: the claim's effect computed from that seed's rows}, and the last missing key."""
+    seeds = sorted({s for runs in results.values() for s in runs})
+    effects, missing = {}, ""
+    for s in seeds:
+        view = {label: runs[s] for label, runs in results.items() if s in runs}
+        try:
+            value = claim.effect(view)
+        except KeyError as key:
+            missing = str(key)
+            continue
+        if math.isfinite(value):
+            effects[s] = value
+    return effects, missing
+
+
+def paired_test(values) -> dict:
+    """One-sided t-tests of the mean of ``values`` (>= 2) against 0, and the minimum detectable
+    effect at ``ALPHA`` and ``POWER`` with the observed spread."""
+    x = np.asarray(values, float)
+    n, mean = len(x), float(x.mean())
+    sd = float(x.std(ddof=1))
+    se = sd / math.sqrt(n)
+    if se == 0:
+        p_greater = 0.0 if mean > 0 else 1.0
+        p_less = 0.0 if mean < 0 else 1.0
+    else:
+        t = mean / se
+        p_greater, p_less = float(scipy_stats.t.sf(t, n - 1)), float(scipy_stats.t.cdf(t, n - 1))
+    mde = (scipy_stats.t.ppf(1 - ALPHA, n - 1) + scipy_stats.t.ppf(POWER, n - 1)) * se
+    return dict(n=n, mean=mean, sd=sd, se=se, p_greater=p_greater, p_less=p_less, mde=float(mde))
+
+
+def _judge_paired(claim: Claim, results: dict) -> dict:
+    effects, missing = paired_effects(claim, results)
+    out = {"claim": claim.text, "seeds": sorted(effects), "unit": claim.effect.unit}
+    if not effects:
+        return {**out, "status": "not run", "detail": f"no kit result for {missing or 'its rows'}"}
+    values = [effects[s] for s in sorted(effects)]
+    if len(values) < 2:
+        return {**out, "status": "inconclusive", "effect": values[0],
+                "detail": f"one seed (effect {values[0]:+.2f} {claim.effect.unit}): paired seeds "
+                          "give no spread to test; run >= 3 seeds"}
+    t = paired_test(values)
+    out.update(effect=t["mean"], se=t["se"], p=t["p_greater"], mde=t["mde"])
+    summary = (f"paired over seeds {sorted(effects)}: effect {t['mean']:+.2f} ± {t['se']:.2f} "
+               f"{claim.effect.unit} (SE)")
+    if t["p_greater"] < ALPHA:
+        return {**out, "status": "reproduced", "detail": f"{summary}, one-sided p = {t['p_greater']:.3f}"}
+    if t["p_less"] < ALPHA:
+        return {**out, "status": "contradicted", "p": t["p_less"],
+                "detail": f"{summary}, against the claim: one-sided p = {t['p_less']:.3f}"}
+    return {**out, "status": "inconclusive",
+            "detail": f"{summary}, p = {t['p_greater']:.2f}; the smallest effect {t['n']} seeds "
+                      f"with this spread could detect is {t['mde']:.2f} {claim.effect.unit} "
+                      f"(one-sided alpha {ALPHA}, power {POWER})"}
+
+
+def evaluate_claim(claim: Claim, results: dict, probes: int = 512, seed: int = 0) -> dict:
+    """Verdict of one claim (module docstring). ``results``: per-seed kit results
+    {label: {seed: {column: value}}} (paired verdict for claims with an effect), or aggregated
+    {label: {column: Stat}} (unpaired: the means and their spread only)."""
+    if by_seed(results):
+        if claim.effect is not None:
+            return _judge_paired(claim, results)
+        results = aggregate(results)
+    stats = results
     means = {label: {c: s.mean for c, s in cols.items()} for label, cols in stats.items()}
     try:
         holds = bool(claim.check(means))

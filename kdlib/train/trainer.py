@@ -67,6 +67,19 @@ class TrainConfig:
     progress_label: str = "train"          # the run's one progress bar names it (model, method)
     max_steps_per_epoch: int | None = None  # truncate epochs (benchmarks, tests)
 
+    def __post_init__(self):
+        """Reject what would train nothing or fail late (a config error names its field)."""
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "val_every": self.val_every}
+        for name, value in positive.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be an integer >= 1, got {value!r}")
+        if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
+            raise ValueError(f"TrainConfig.max_steps_per_epoch must be >= 1 or None, got {self.max_steps_per_epoch!r}")
+        if self.num_workers < 0:
+            raise ValueError(f"TrainConfig.num_workers must be >= 0, got {self.num_workers!r}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"TrainConfig.lr must be > 0 or None (the recipe's), got {self.lr!r}")
+
 
 def amp_dtype(cfg: TrainConfig) -> torch.dtype | None:
     """bf16 where supported, else fp16; None when AMP is off (CPU by default)."""

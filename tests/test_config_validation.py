@@ -1,0 +1,25 @@
+"""Bad configs fail when they are built, naming the field (not after an epoch of training)."""
+import pytest
+
+from kdlib.experiment import ExperimentConfig, train_config
+from kdlib.train.trainer import TrainConfig
+
+
+@pytest.mark.parametrize("field, value", [("epochs", 0), ("epochs", -3), ("batch_size", 0),
+                                          ("head", "heatmpa"), ("seed", -1)])
+def test_experiment_config_rejects(field, value):
+    with pytest.raises(ValueError, match=f"ExperimentConfig.{field}"):
+        ExperimentConfig(profile="smoke", **{field: value})
+
+
+@pytest.mark.parametrize("field, value", [("epochs", 0), ("val_every", 0), ("batch_size", 0),
+                                          ("lr", 0.0), ("max_steps_per_epoch", 0)])
+def test_train_config_rejects(field, value):
+    with pytest.raises(ValueError, match=f"TrainConfig.{field}"):
+        TrainConfig(**{field: value})
+
+
+def test_profile_overrides_are_validated_too():
+    cfg = ExperimentConfig(profile="smoke", profile_overrides={"val_every": 0})
+    with pytest.raises(ValueError, match="val_every"):
+        train_config(cfg, cfg.resolved_profile())
