@@ -11,6 +11,14 @@ Teachers (``teachers``) and the initialisation (``init_from``) are configs thems
 first, recursively. ``paper`` is a label only: it is not part of the hash, so two papers sharing a
 teacher share its run.
 
+The hash covers the data read (``data_fingerprint``) and the teachers' and ``init_from``'s own
+hashes, so edited annotations give a new run, not the old cached metrics. Real data: size and SHA-1
+of the annotation files of the splits used (JSON, MPII's ``gt_valid.mat``, COCO's detection file;
+not the images), hashed once per process per file version. SynthPose: the generator's version (its
+arguments are in the profile): its output is a deterministic function of both, so the key needs no
+generated data; ``ensure_root`` checks the files against its stamp's SHA-1s. A corrupt
+``result.json`` or ``last.pt`` is moved to ``<run_dir>/corrupt-<time>/`` (warning) and recomputed.
+
 Hooks for special cases (add one line, no other edit): ``DATASET_BUILDERS[name]`` builds datasets
 that are not a plain ``kdlib.data.build_dataset`` (e.g. a joint COCO+MPII set), signature
 ``(cfg, profile, split, pipeline: PipelineConfig) -> Dataset`` (with ``skeleton`` and, for the val
@@ -32,6 +40,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,7 +50,9 @@ import torch
 from kdlib.methods import build_method
 from kdlib.profiles import get_profile
 from kdlib.train import ddp
-from kdlib.train.checkpoint import atomic_write_text, load_model_weights, seed_everything
+from kdlib.train.checkpoint import (CheckpointError, CorruptFileError, atomic_write_text, file_sha1,
+                                    load_checkpoint, load_model_weights, quarantine, read_json,
+                                    read_json_or_isolate, remove_stale_tmp, seed_everything)
 from kdlib.train.trainer import TrainConfig, fit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -118,16 +129,16 @@ class ExperimentConfig:
 
 
 def config_hash(cfg: ExperimentConfig) -> str:
-    """12 hex digits of the config, its resolved profile and ``RESULTS_VERSION``, without what
-    cannot change the result (``paper`` labels, progress bars, the profile's list of seeds)."""
-    def strip(d: dict) -> dict:
-        d = {k: v for k, v in d.items() if k != "paper"}
-        d["train"] = {k: v for k, v in d["train"].items() if k != "show_progress"}
-        d["teachers"] = {k: strip(v) for k, v in d["teachers"].items()}
-        d["init_from"] = strip(d["init_from"]) if d["init_from"] else None
-        return d
-    profile = {k: v for k, v in cfg.resolved_profile().items() if k != "seeds"}
-    payload = {"config": strip(asdict(cfg)), "profile": profile, "results_version": RESULTS_VERSION}
+    """12 hex digits of the config, its resolved profile, its data (``data_fingerprint``), its
+    teachers' and init run's hashes and ``RESULTS_VERSION``, without what cannot change the result
+    (``paper`` labels, progress bars, the profile's list of seeds)."""
+    config = {k: v for k, v in asdict(cfg).items() if k not in ("paper", "teachers", "init_from")}
+    config["train"] = {k: v for k, v in config["train"].items() if k != "show_progress"}
+    config["teachers"] = {name: config_hash(t) for name, t in cfg.teachers.items()}
+    config["init_from"] = config_hash(cfg.init_from) if cfg.init_from else None
+    profile = cfg.resolved_profile()
+    payload = {"config": config, "profile": {k: v for k, v in profile.items() if k != "seeds"},
+               "data": data_fingerprint(cfg, profile), "results_version": RESULTS_VERSION}
     text = json.dumps(payload, sort_keys=True, default=list)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
@@ -141,13 +152,18 @@ def run_dir_of(cfg: ExperimentConfig) -> Path:
 
 
 @contextmanager
-def file_lock(path: Path):
-    """Exclusive ``fcntl.flock`` on ``path`` (blocks until the holder releases it)."""
+def file_lock(path: Path, blocking: bool = True):
+    """Exclusive ``fcntl.flock`` on ``path``; yields whether it is held (always, when ``blocking``:
+    waits for the holder to release it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -170,12 +186,17 @@ def pipeline_config(cfg: ExperimentConfig, profile: dict, dataset: str, train: b
     return PipelineConfig(**base)
 
 
+def plain_dataset_args(cfg: ExperimentConfig, split: str) -> tuple[str, dict]:
+    """(dataset name, loader kwargs) that ``build_plain_dataset`` uses for ``split``."""
+    is_val = split == cfg.val_split
+    name = cfg.val_dataset if is_val and cfg.val_dataset else cfg.dataset
+    return name, {**cfg.dataset_params, **(cfg.val_dataset_params if is_val else {})}
+
+
 def build_plain_dataset(cfg: ExperimentConfig, profile: dict, split: str, pipeline):
     """``kdlib.data.build_dataset`` on ``<data_root>/<dataset>``."""
     from kdlib.data import build_dataset
-    is_val = split == cfg.val_split
-    name = cfg.val_dataset if is_val and cfg.val_dataset else cfg.dataset
-    params = {**cfg.dataset_params, **(cfg.val_dataset_params if is_val else {})}
+    name, params = plain_dataset_args(cfg, split)
     return build_dataset(name, split, dataset_root(profile, name), pipeline, **params)
 
 
@@ -199,6 +220,63 @@ from kdlib.models.igp_gcn import build_refiner_student  # noqa: E402
 STUDENT_BUILDERS["igp_gcn"] = build_refiner_student   # TwoStage-GCN stage 2: frozen student + IGP-GCN
 from kdlib.data.unified import build_unified_dataset  # noqa: E402
 DATASET_BUILDERS["unified"] = build_unified_dataset   # Unified-MT: joint COCO+MPII, 21 points
+
+
+# ----------------------------------------------------------------------------- data fingerprint
+def annotation_files(name: str, split: str, root: Path, params: dict) -> list[Path]:
+    """The annotation files ``build_dataset(name, split, root, **params)`` reads (not the images)."""
+    from kdlib.data.formats import coco, crowdpose, halpe, mpii
+    if name == "coco":
+        files = [coco.coco_paths(root, split)[0]]
+        if params.get("boxes") == "det":
+            files.append(Path(params.get("det_file") or root / coco.DET_FILE))
+        return files
+    if name == "mpii":
+        ann_file = mpii.mpii_paths(root, split)[0]
+        return [ann_file] + ([ann_file.parent / "gt_valid.mat"] if ann_file.stem == "valid" else [])
+    paths = {"crowdpose": crowdpose.crowdpose_paths, "halpe": halpe.halpe_paths}
+    return [paths[name](root, split)[0]] if name in paths else []
+
+
+def unified_files(cfg: ExperimentConfig, profile: dict, split: str) -> list[Path]:
+    """``DATASET_BUILDERS['unified']`` reads its sources' plain annotation files."""
+    sources = cfg.dataset_params.get("sources", ("coco", "mpii"))
+    return [f for name in sources for f in annotation_files(name, split, dataset_root(profile, name), {})]
+
+
+# name -> fn(cfg, profile, split) -> [Path]: the files a DATASET_BUILDERS entry reads (none if absent)
+DATASET_FILES = {"unified": unified_files}
+
+
+def data_files(cfg: ExperimentConfig, profile: dict) -> dict[str, list[Path]]:
+    """{'train': [...], 'val': [...]}: the annotation files ``build_datasets`` reads."""
+    out = {}
+    for role, split, name in (("train", cfg.train_split, cfg.dataset),
+                              ("val", cfg.val_split, cfg.val_dataset or cfg.dataset)):
+        if name in DATASET_BUILDERS:
+            out[role] = DATASET_FILES[name](cfg, profile, split) if name in DATASET_FILES else []
+        else:
+            plain, params = plain_dataset_args(cfg, split)
+            out[role] = annotation_files(plain, split, dataset_root(profile, plain), params)
+    return out
+
+
+def data_fingerprint(cfg: ExperimentConfig, profile: dict | None = None) -> dict:
+    """The data part of a run's hash: ``{'synthpose_version': N}`` for SynthPose (its generator
+    arguments are in the profile), else per role [file name, size, SHA-1] of each annotation file
+    (size and SHA-1 None for a missing file; training then stops naming it)."""
+    profile = profile or cfg.resolved_profile()
+    if profile.get("synthpose") is not None:
+        from kdlib.data.synthpose.generate import VERSION
+        return {"synthpose_version": VERSION}
+    return {role: [_file_entry(f) for f in files] for role, files in data_files(cfg, profile).items()}
+
+
+def _file_entry(path: Path) -> list:
+    try:
+        return [path.name, path.stat().st_size, file_sha1(path)]
+    except FileNotFoundError:
+        return [path.name, None, None]
 
 
 def build_datasets(cfg: ExperimentConfig, profile: dict):
@@ -295,11 +373,12 @@ def _train(cfg: ExperimentConfig, run_dir: Path, teacher_results: dict, init_res
               config=asdict(cfg))
     cost = summary(run.student.to("cpu").eval(), run.input_size)
     return {"config": asdict(cfg), "hash": run_dir.name, "metrics": out["metrics"],
-            "best": out["best"], "history": out["history"], "train_time_s": out["train_time_s"], **cost,
+            "best": out["best"], "history": out["history"], "train_time_s": out["train_time_s"],
+            "diverged": out["diverged"], **cost,
             "num_joints": run.train_set.skeleton.num_joints, "input_size": list(run.input_size),
             "run_dir": str(run_dir), "checkpoint": out["checkpoint"],
             "best_checkpoint": out["best_checkpoint"], "epochs": tcfg.epochs, "device": tcfg.device,
-            "world_size": ddp.current().world_size}
+            "world_size": ddp.current().world_size, "data": data_fingerprint(cfg)}
 
 
 def _store(run_dir: Path, result: dict) -> None:
@@ -322,13 +401,54 @@ def _launch_torchrun(cfg: ExperimentConfig, run_dir: Path, nproc: int) -> dict:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc_per_node={nproc}", "-m", "kdlib.experiment", "--config", str(config_path)]
     subprocess.run(command, check=True, cwd=REPO_ROOT)
-    return json.loads((run_dir / "result.json").read_text())
+    result = read_json(run_dir / "result.json", _result_problem)
+    if result is None:
+        raise FileNotFoundError(f"torchrun finished without writing {run_dir / 'result.json'}")
+    return result
+
+
+RESULT_KEYS = ("config", "metrics", "checkpoint", "run_dir")
+
+
+def _result_problem(result) -> str | None:
+    """Why a parsed ``result.json`` cannot be a run's result (None when it can)."""
+    if not isinstance(result, dict):
+        return f"expected a JSON object, got {type(result).__name__}"
+    missing = [k for k in RESULT_KEYS if k not in result]
+    return f"missing the key(s) {missing}" if missing else None
+
+
+def stored_result(run_dir: Path) -> dict | None:
+    """``run_dir``'s result.json, None when absent or corrupt (hold the run's lock: a corrupt one
+    is moved to ``run_dir/corrupt-<time>/`` with a warning, so that the run recomputes it)."""
+    return read_json_or_isolate(run_dir / "result.json", _result_problem)
 
 
 def cached_result(cfg: ExperimentConfig) -> dict | None:
-    """The stored result of ``cfg`` if some process already finished it, else None (never trains)."""
-    path = run_dir_of(cfg) / "result.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    """The stored result of ``cfg`` if some process already finished it, else None (never trains).
+
+    A corrupt result.json counts as absent: it is moved aside at once when no process holds the
+    run, else the run recomputes it (``run_experiment``)."""
+    run_dir = run_dir_of(cfg)
+    try:
+        return read_json(run_dir / "result.json", _result_problem)
+    except CorruptFileError as err:
+        with file_lock(run_dir.parent / f"{run_dir.name}.lock", blocking=False) as held:
+            if held:
+                return stored_result(run_dir)
+        warnings.warn(f"{err} Treated as not run; run_experiment moves it aside and recomputes it.",
+                      stacklevel=2)
+        return None
+
+
+def _isolate_corrupt_checkpoint(run_dir: Path) -> None:
+    """Move an unreadable or checksum-failing ``last.pt`` aside so that the run restarts."""
+    path = run_dir / "last.pt"
+    if path.is_file():
+        try:
+            load_checkpoint(path)
+        except CheckpointError as err:
+            quarantine(path, err.problem)
 
 
 def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
@@ -343,13 +463,17 @@ def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
     teacher_results = {name: run_experiment(t, show_progress) for name, t in cfg.teachers.items()}
     init_result = run_experiment(cfg.init_from, show_progress) if cfg.init_from else None
     run_dir = run_dir_of(cfg)
-    if ddp.launched_by_torchrun():        # the launching process holds the lock
-        if (run_dir / "result.json").is_file():
-            return json.loads((run_dir / "result.json").read_text())
+    if ddp.launched_by_torchrun():        # the launching process holds the lock (and checked)
+        result = read_json(run_dir / "result.json", _result_problem)
+        if result is not None:
+            return result
         return _train_and_store(cfg, run_dir, teacher_results, init_result, show_progress)
     with file_lock(run_dir.parent / f"{run_dir.name}.lock"):
-        if (run_dir / "result.json").is_file():
-            return json.loads((run_dir / "result.json").read_text())
+        result = stored_result(run_dir)
+        if result is not None:
+            return result
+        remove_stale_tmp(run_dir)        # left by a writer killed mid-write
+        _isolate_corrupt_checkpoint(run_dir)
         nproc = _wants_torchrun(cfg, cfg.resolved_profile())
         if nproc:
             return _launch_torchrun(cfg, run_dir, nproc)

@@ -17,12 +17,23 @@ with ``--jobs`` > 1 on a multi-GPU node give each job its GPUs with ``CUDA_VISIB
 The driver then writes, per paper, ``<table>.csv`` / ``<table>.md`` (kit mean +- std over seeds,
 the paper's number, the difference; quoted rows marked) and ``summary.json`` with the claims
 ledger, and (re)writes ``results/<profile>/REPORT.md`` over all papers run so far.
+
+Bad input. A cell whose parameters the notebook's ``parameters`` cell does not declare fails
+before it runs (papermill itself only warns and runs the defaults); the notebooks reject one too,
+in their cell after the injected parameters (``check_parameters``), for papermill run by hand. A
+cell past ``--timeout`` fails naming its notebook cell and the limit. A corrupt cell result is
+recomputed; a corrupt ``summary.json`` is named and set aside
+(``kdlib.train.checkpoint.quarantine``), and the report goes on with the other papers. Runs whose
+loss diverged (``kdlib.train.trainer.divergence``) are listed in the report under their paper.
 """
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import hashlib
 import importlib
+import inspect
 import json
 import math
 import os
@@ -36,7 +47,8 @@ from pathlib import Path
 import numpy as np
 
 from kdlib.paper_tables import Stat, Table, aggregate, evaluate_claim
-from kdlib.train.checkpoint import atomic_write_text
+from kdlib.train.checkpoint import (CorruptFileError, atomic_write_text, read_json,
+                                    read_json_or_isolate)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -51,6 +63,81 @@ PAPERS = {  # short name -> (notebook, paper-table module or None for a table-le
 # result keys a notebook may save under the kit's own names, read for these table columns
 COLUMN_ALIASES = {"GFLOPs": "gflops_paper", "Params": "params_M", "Params (M)": "params_M",
                   "#Params": "params_M", "Training Time (h)": "train_time_h"}
+
+
+# ----------------------------------------------------------------------------- parameters
+class ParameterError(ValueError):
+    """A papermill parameter that the notebook's ``parameters`` cell does not declare."""
+
+
+def declared_parameters(notebook: str | os.PathLike) -> list[str]:
+    """The names assigned at the top level of ``notebook``'s ``parameters`` cell, read with ``ast``
+    (``papermill.inspect_notebook`` skips a line holding a second ``=``, e.g. in its comment).
+    Private names (``_declared``, the snapshot ``check_parameters`` reads) are not parameters."""
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not tagged:
+        raise ParameterError(f"{notebook}: no cell tagged 'parameters' (papermill needs one)")
+    source = tagged[0]["source"]
+    names = set()
+    for node in ast.parse(source if isinstance(source, str) else "".join(source)).body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+        names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return sorted(n for n in names if not n.startswith("_"))
+
+
+def _unknown_message(unknown, declared, where: str) -> str:
+    """'<where>: unknown parameter 'netwrok' (did you mean 'network'?); declared: ...'."""
+    named = []
+    for name in sorted(unknown):
+        close = difflib.get_close_matches(name, declared, n=1)
+        named.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return (f"{where}: unknown parameter{'s' if len(named) > 1 else ''} {', '.join(named)}; "
+            f"the parameters cell declares {', '.join(sorted(declared))}")
+
+
+def check_cell_parameters(cell: "Cell") -> None:
+    """Raise ``ParameterError`` when ``cell.params`` holds a name its notebook does not declare."""
+    declared = declared_parameters(cell.notebook)
+    unknown = set(cell.params) - set(declared)
+    if unknown:
+        raise ParameterError(_unknown_message(unknown, declared, f"notebook {Path(cell.notebook).name}"))
+
+
+_IPYTHON_HISTORY = re.compile(r"_{1,3}|_i{1,3}|_i?\d+|_[iod]h")   # _, __, _i, _ii, _i7, _7, _ih...
+
+
+def _is_value(value) -> bool:
+    """Papermill injects literals only: a module, function or class is an import, not a parameter."""
+    return not (inspect.ismodule(value) or callable(value))
+
+
+def check_parameters(namespace: dict, declared) -> None:
+    """A notebook's first cell after its (injected) parameters:
+    ``check_parameters(globals(), _declared)``, where the parameters cell ends with
+    ``_declared = set(globals())``. Raises ``ParameterError`` naming every name bound since the
+    snapshot (papermill injects a misspelt ``-p netwrok ...`` with only a warning, and the run
+    would go on with the defaults) and listing the declared ones. IPython's own names (history
+    ``_i3``, ``_7``, ``user_ns_hidden``) and imports (modules, functions, classes) are ignored."""
+    try:
+        from IPython import get_ipython
+        hidden = set(getattr(get_ipython(), "user_ns_hidden", None) or ())
+    except ImportError:
+        hidden = set()
+    snapshot, declared = declared, set(declared)
+
+    def ignored(name):
+        return name in hidden or _IPYTHON_HISTORY.fullmatch(name) is not None
+
+    unknown = [n for n, v in namespace.items() if n not in declared and not ignored(n)
+               and _is_value(v) and v is not snapshot]
+    if unknown:
+        known = [n for n in declared if n in namespace and not n.startswith("_") and not ignored(n)
+                 and _is_value(namespace[n])]
+        raise ParameterError(_unknown_message(unknown, known, "this notebook") +
+                             ". Fix the name (papermill -p NAME VALUE) or declare it there (run "
+                             "interactively: re-run the parameters cell before this one).")
 
 
 def save_cell_result(result_path: str | os.PathLike | None, metrics: dict, **extra) -> None:
@@ -106,15 +193,22 @@ def plan_cells(paper: str, notebook: Path, tables: dict[str, Table], profile: st
 
 
 def cell_done(cell: Cell) -> bool:
+    """Its result file holds metrics. A missing, truncated or corrupt one is not done: re-run."""
     try:
-        return "metrics" in json.loads(Path(cell.result_path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        result = json.loads(Path(cell.result_path).read_text())
+    except (OSError, ValueError):          # missing, unreadable, not UTF-8, not JSON
         return False
+    return isinstance(result, dict) and isinstance(result.get("metrics"), dict)
 
 
 def run_cell(cell: Cell, threads: int | None = None, timeout: int | None = None) -> dict:
-    """Execute one cell with papermill; never raises (the outcome says what happened)."""
+    """Execute one cell with papermill; never raises (the outcome says what happened).
+
+    Its parameters are checked against the notebook's declared ones first (``ParameterError``:
+    nothing runs); ``timeout``: seconds per notebook cell (the error names the cell and the limit).
+    """
     import papermill
+    from nbclient.exceptions import CellTimeoutError
     if threads:   # one thread count for every runtime (a mismatch oversubscribes the cores)
         count = os.environ.get("OMP_NUM_THREADS", str(threads))
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -122,16 +216,40 @@ def run_cell(cell: Cell, threads: int | None = None, timeout: int | None = None)
     Path(cell.output_notebook).parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
+        check_cell_parameters(cell)
         papermill.execute_notebook(cell.notebook, cell.output_notebook, parameters=cell.params,
                                    cwd=str(Path(cell.notebook).parent), progress_bar=False,
                                    execution_timeout=timeout)
         status, error = ("ok", "") if cell_done(cell) else \
             ("failed", "the notebook finished without writing result_path (save_cell_result)")
+    except CellTimeoutError:
+        status, error = "failed", _timeout_message(cell.output_notebook, timeout)
     except Exception as exc:  # noqa: BLE001 -- a failing cell must not stop the others
         lines = str(exc).strip().splitlines() or [""]
         status, error = "failed", f"{type(exc).__name__}: {lines[-1][:300]}"
     return {"status": status, "error": error, "notebook": cell.output_notebook,
             "result_path": cell.result_path, "seconds": time.perf_counter() - start}
+
+
+def _timeout_message(output_notebook: str, timeout: int | None) -> str:
+    """'CellTimeoutError: cell 7 (In [6]: `result = run_experiment(cfg)`) ran past ...': the last
+    cell papermill started in the executed notebook (its index counts the injected cell)."""
+    where = "a cell"
+    try:
+        cells = json.loads(Path(output_notebook).read_text())["cells"]
+        started = [(i, c) for i, c in enumerate(cells)
+                   if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+        if started:
+            index, cell = started[-1]
+            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            first = next((line.strip() for line in source.splitlines()
+                          if line.strip() and not line.strip().startswith("#")), "")
+            where = f"cell {index} (In [{cell.get('execution_count')}]: `{first[:80]}`)"
+    except (OSError, ValueError, KeyError):
+        pass
+    return (f"CellTimeoutError: {where} of {Path(output_notebook).name} ran past the per-cell time "
+            f"limit of {timeout} s (--timeout {timeout}); raise --timeout, or run the row on a "
+            "faster device or smaller profile")
 
 
 def run_cells(cells: list[Cell], jobs: int = 1, executor: str = "local", cluster: str | None = None,
@@ -347,7 +465,7 @@ def reproduce(paper: str, profile: str = "quick", tables: list[str] | None = Non
     for name, table in chosen.items():
         per_seed = collect(name, table, cells)
         frame, markdown = assemble_table(table, per_seed, relative=synthetic)
-        frame.to_csv(out_dir / f"{name}.csv", index=False)
+        atomic_write_text(out_dir / f"{name}.csv", frame.to_csv(index=False))
         atomic_write_text(out_dir / f"{name}.md", f"### {table.title}\n\n{markdown}\n")
         summary["tables"][name] = {"title": table.title, "markdown": markdown,
                                    "claims": [evaluate_claim(c, per_seed) for c in table.claims]}
@@ -360,11 +478,29 @@ def reproduce(paper: str, profile: str = "quick", tables: list[str] | None = Non
     return summary
 
 
+SUMMARY_KEYS = ("paper", "notebook", "seeds", "cells", "tables")
+
+
+def _summary_problem(value) -> str | None:
+    missing = [k for k in SUMMARY_KEYS if k not in value] if isinstance(value, dict) else SUMMARY_KEYS
+    return f"not a paper summary (missing {', '.join(missing)})" if missing else None
+
+
+def read_summary(path: Path) -> dict | None:
+    """A paper's ``summary.json`` (None when absent); ``CorruptFileError`` names a file that is
+    truncated, not JSON or not a summary, and says how to rebuild it."""
+    paper, profile = Path(path).parent.name, Path(path).parent.parent.name
+    return read_json(path, _summary_problem, f"Re-run `python -m kdlib.reproduce {paper} --profile "
+                     f"{profile}` to rebuild it (finished cells are kept, not re-run)")
+
+
 def _merge_previous(path: Path, summary: dict) -> None:
-    """Keep tables and cells of earlier invocations that this one did not touch."""
-    if not path.is_file():
+    """Keep tables and cells of earlier invocations that this one did not touch. A corrupt
+    summary is moved aside (``quarantine``, with a warning naming it); its other tables come back
+    when they are run again (their finished cells are collected, not re-run)."""
+    previous = read_json_or_isolate(path, _summary_problem)
+    if previous is None:
         return
-    previous = json.loads(path.read_text())
     for name, table in previous.get("tables", {}).items():
         summary["tables"].setdefault(name, table)
     seen = {c["result_path"] for c in summary["cells"]}
@@ -388,12 +524,18 @@ def write_report(profile: str, results_root: Path | None = None) -> Path:
              "the paper's effect. On real data Δ = kit − paper. Claims are judged on paired seeds "
              "(a one-sided t-test of the per-seed effects at alpha 0.05); an inconclusive claim "
              "states the smallest effect its seeds could have detected.", ""]
+    diverged = diverged_runs(profile)
     for summary_path in sorted(root.glob("*/summary.json"), key=_paper_order):
-        summary = json.loads(summary_path.read_text())
         paper_dir = summary_path.parent
+        try:
+            summary = read_summary(summary_path)
+        except CorruptFileError as exc:     # one bad file must not hide every other paper
+            lines += [f"## {paper_dir.name}", "", f"**Summary unreadable**: {exc}.", ""]
+            continue
         lines += [f"## {summary['paper']}", "",
                   f"Notebook `{Path(summary['notebook']).name}`, seeds {summary['seeds']}.", ""]
         lines += _cells_section(summary, root)
+        lines += _diverged_section(diverged.pop(summary["paper"], []))
         for name, table in summary["tables"].items():
             lines += [f"### {table['title']}", "", table["markdown"], ""]
             if table["claims"]:
@@ -403,6 +545,8 @@ def write_report(profile: str, results_root: Path | None = None) -> Path:
         figures = sorted(p for ext in ("png", "svg", "pdf") for p in paper_dir.rglob(f"*.{ext}"))
         if figures:
             lines += ["Figures: " + ", ".join(f"[{p.name}]({p.relative_to(root)})" for p in figures), ""]
+    for paper, runs in sorted(diverged.items()):        # runs of papers without a summary here
+        lines += [f"## Runs labelled `{paper or '(no paper)'}`", ""] + _diverged_section(runs)
     path = root / "REPORT.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
@@ -420,6 +564,36 @@ def _cells_section(summary: dict, root: Path) -> list[str]:
             lines.append(f"- FAILED {cell['rows'] or cell['params']}: {cell['error']} "
                          f"([executed notebook]({link}))")
     return lines + [""]
+
+
+def diverged_runs(profile: str) -> dict[str, list[dict]]:
+    """{paper label: [{run_dir, config, reason}]}: the runs of ``profile`` in the run cache whose
+    training history has an epoch flagged ``diverged`` (``kdlib.train.trainer.divergence``);
+    finished or not, read from each run's ``metrics.json`` and ``config.json``."""
+    from kdlib.experiment import runs_root
+    out: dict[str, list[dict]] = {}
+    for metrics_path in sorted((runs_root() / profile).glob("*/metrics.json")):
+        try:
+            history = json.loads(metrics_path.read_text())
+            reason = next((r["diverged"] for r in history if r.get("diverged")), None)
+            if reason is None:
+                continue
+            config = json.loads((metrics_path.parent / "config.json").read_text())
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue                        # unreadable logs: not this report's business
+        out.setdefault(config.get("paper", ""), []).append(
+            {"run_dir": str(metrics_path.parent), "config": config, "reason": reason})
+    return out
+
+
+def _diverged_section(runs: list[dict]) -> list[str]:
+    lines = []
+    for run in runs:
+        c = run["config"]
+        what = " ".join(str(v) for v in (c.get("model"), c.get("method"), c.get("method_params")) if v)
+        lines.append(f"- **DIVERGED** run `{Path(run['run_dir']).name}` ({what}, seed {c.get('seed')}): "
+                     f"{run['reason']}. Its metrics are not a result; see {run['run_dir']}/metrics.csv")
+    return lines + [""] if lines else []
 
 
 def _positive_int(text: str) -> int:

@@ -186,3 +186,13 @@ def test_smoke_run_validates_on_synthpose_detector_boxes(isolated_runs, monkeypa
     assert evaluation_image_ids(val_set.records, val_set.info) == sorted(val_set.info['images'])
     result = run_experiment(cfg, show_progress=False)
     assert set(result['metrics']) >= {'AP', 'AR'} and np.isfinite(result['metrics']['AP'])
+
+
+def test_gt_file_without_categories_names_the_file(tmp_path):
+    import json
+    from kdlib.data.formats.errors import DatasetFormatError
+    from kdlib.evaluation.coco import load_gt
+    path = tmp_path / 'person_keypoints_val2017.json'
+    path.write_text(json.dumps({'images': [], 'annotations': []}))
+    with pytest.raises(DatasetFormatError, match=r"person_keypoints_val2017.json.*'categories'"):
+        load_gt(str(path), 17)

@@ -331,6 +331,70 @@ def test_state_round_trip_and_snapshots():
     assert clone.distance == 10 and clone.step == 3 and clone.history()['step'] == [0, 1, 2]
 
 
+class _KilledSDP(sdp.SDP):
+    """SDP in a process killed when epoch ``kill_at`` starts (as tests/test_train.py's _KillAt)."""
+
+    def __init__(self, kill_at: int, **params):
+        super().__init__(**params)
+        self.kill_at = kill_at
+
+    def on_epoch_start(self, epoch, num_epochs, lr):
+        if epoch == self.kill_at:
+            raise KeyboardInterrupt('simulated kill')
+        super().on_epoch_start(epoch, num_epochs, lr)
+
+
+def _fit_sdp(run_dir, method, init_seed: int):
+    """3 epochs of 3 steps on the toy data; the lr milestone after epoch 1 widens s (Eq. 4)."""
+    import sys
+    sys.path.insert(0, str(ROOT / 'tests'))
+    from toy.fake import FakePoseDataset, FakePoseNet, fake_predict
+    from kdlib.train import TrainConfig, fit
+    torch.manual_seed(init_seed)
+    student = FakePoseNet()
+    cfg = TrainConfig(epochs=3, batch_size=4, lr=3e-3, device='cpu', seed=0, show_progress=False,
+                      lr_milestones=(1,))
+    result = fit(student, method, FakePoseDataset(12, seed=0), FakePoseDataset(6, seed=1), cfg,
+                 run_dir, predict_fn=fake_predict)
+    return result, student, method
+
+
+@pytest.mark.parametrize('params', [dict(distance=1), dict(distance=2, stepping=False),
+                                    dict(distance=1, compact_buffer=True)])
+def test_resume_matches_uninterrupted_run(tmp_path, params):
+    """Killed at the start of epoch 3 and resumed from last.pt, an SDP run ends with the weights,
+    metrics and per-step L_sd log of the uninterrupted run: the ring buffer (and the distance in
+    use while it refills after the milestone) comes back from the checkpoint."""
+    full, full_model, full_method = _fit_sdp(tmp_path / 'full', sdp.SDP(**params), init_seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        _fit_sdp(tmp_path / 'killed', _KilledSDP(kill_at=2, **params), init_seed=0)
+    # a fresh process builds a fresh model and method: another init seed proves the weights and
+    # the buffer come from the checkpoint
+    resumed, resumed_model, resumed_method = _fit_sdp(tmp_path / 'killed', sdp.SDP(**params), 123)
+    assert [r['epoch'] for r in resumed['history']] == [1, 2, 3]
+    assert resumed['metrics'] == full['metrics']
+    for a, b in zip(full_model.state_dict().values(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert resumed_method.history() == full_method.history()
+    assert all(d > 0 for d in full_method.history()['distance_used'][params['distance']:])
+    saved = torch.load(tmp_path / 'killed' / 'last.pt', weights_only=True)
+    assert len(saved['method']['_extra_state']['buffer']['entries']) == len(full_method.buffer)
+
+
+def test_resume_without_the_buffer_is_not_exact(tmp_path):
+    """The control: with ``checkpoint_buffer=False`` (the former behaviour) L_sd is off after the
+    resume until the buffer refills, and the weights differ -- what the test above rules out."""
+    full, full_model, full_method = _fit_sdp(tmp_path / 'full', sdp.SDP(checkpoint_buffer=False), 0)
+    with pytest.raises(KeyboardInterrupt):
+        _fit_sdp(tmp_path / 'killed', _KilledSDP(kill_at=2, checkpoint_buffer=False), init_seed=0)
+    resumed, resumed_model, resumed_method = _fit_sdp(tmp_path / 'killed',
+                                                      sdp.SDP(checkpoint_buffer=False), 123)
+    assert resumed_method.history()['distance_used'][6:] == [0, 0, 0]       # L_sd off after resume
+    assert full_method.history()['distance_used'][6:] == [1, 1, 1]
+    assert not all(torch.equal(a, b) for a, b in zip(full_model.state_dict().values(),
+                                                     resumed_model.state_dict().values()))
+
+
 def test_memory_guard_raises_a_clear_error():
     student, method = TinyNet(), sdp.SDP(distance=4, max_buffer_gb=1e-9)
     with pytest.raises(MemoryError, match='max_buffer_gb'):

@@ -174,6 +174,45 @@ def test_nan_loss_names_the_term(tmp_path):
         _train(tmp_path, _ExplodingMethod(), init_seed=0, epochs=1)
 
 
+class _ExplodingFrom(Supervised):
+    """From training step ``start`` on, a loss term of 4e25 (the issue's): finite, no gradient."""
+
+    def __init__(self, start):
+        super().__init__()
+        self.start, self.steps = start, 0
+
+    def forward(self, batch, student, teachers):
+        terms, out = super().forward(batch, student, teachers)
+        size = 4e25 if self.steps >= self.start else 0.0
+        self.steps += student.training
+        return {**terms, "exploded": terms["heatmap_mse"].detach() * 0 + size}, out
+
+
+def test_finite_explosion_is_flagged_as_divergence(tmp_path):
+    # 3 steps per epoch: the loss explodes from epoch 2's first step
+    result, _ = _train(tmp_path / "exploded", _ExplodingFrom(start=3), init_seed=0, epochs=3)
+    assert result["diverged"] is True
+    assert "epoch 2 mean loss 4e+25" in result["divergence"] and "limit 100 x" in result["divergence"]
+    assert [bool(r.get("diverged")) for r in result["history"]] == [False, True, True]
+    assert result["history"][-1]["epoch"] == 3                   # the run completes, flagged
+    assert "diverged" in (tmp_path / "exploded" / "metrics.csv").read_text()
+    # within the first epoch too: the reference is the loss of the run's first step
+    early, _ = _train(tmp_path / "early", _ExplodingFrom(start=1), init_seed=0, epochs=1)
+    assert early["diverged"] and "epoch 1 mean loss" in early["divergence"]
+
+
+def test_normal_runs_are_not_flagged(tmp_path):
+    from kdlib.train.trainer import DIVERGENCE_FACTOR, divergence
+    result, _ = _train(tmp_path / "normal", Supervised(), init_seed=0, epochs=3)
+    assert result["diverged"] is False and result["divergence"] == ""
+    assert not any("diverged" in r for r in result["history"])
+    first = result["history"][0]["loss_first_step"]
+    assert all(r["loss"] < first for r in result["history"])     # training lowers the loss
+    # the rule's edges: a rise of 10x is not a divergence, 100x and more is
+    assert divergence(10.0, 1.0, 2) is None and divergence(DIVERGENCE_FACTOR, 1.0, 2) is None
+    assert "limit 100 x" in divergence(1.01 * DIVERGENCE_FACTOR, 1.0, 2)
+
+
 # ---------------------------------------------------------------- DDP (gloo, 2 CPU processes)
 def _ddp_worker(rank, world_size, run_dir, init_file):
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))

@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 from kdlib.data.formats import load_coco, load_crowdpose, load_halpe, load_mpii
-from kdlib.data.topdown import PipelineConfig, TopDownDataset, paper_pipeline
+from kdlib.data.topdown import (PipelineConfig, TopDownDataset, check_image_files,
+                                paper_pipeline)
 
 DATASETS = {
     'coco': load_coco,
@@ -27,10 +28,13 @@ def build_dataset(name: str, split: str, root, cfg: PipelineConfig, max_records:
     """TopDownDataset of `name`'s `split` under `root`; loader_kw e.g. boxes='det' for COCO.
 
     max_records keeps the first N records (smoke runs); evaluation then covers their images only.
+    Validated here, before any training: the annotation file (by the loader: ids, categories,
+    finite values, croppable boxes) and every record's image (present, JPEG not truncated).
     """
     if name not in DATASETS:
         raise KeyError(f'unknown dataset {name!r}; known: {sorted(DATASETS)}')
     records, info = DATASETS[name](root, split, **loader_kw)
     if max_records is not None:
         records = records[:max_records]
+    check_image_files(records)
     return TopDownDataset(records, info['skeleton'], cfg, info)

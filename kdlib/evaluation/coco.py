@@ -37,6 +37,8 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from kdlib.data.formats.errors import DatasetFormatError
+
 COCO_KEYS = ('AP', 'AP50', 'AP75', 'APM', 'APL', 'AR', 'AR50', 'AR75', 'ARM', 'ARL')  # stats order
 IN_VIS_THRE = 0.2     # HRNet TEST.IN_VIS_THRE (heatmap maxima); mmpose CocoMetric keypoint_score_thr
 SIMCC_IN_VIS_THRE = {'gaussian': 0.01, 'onehot': 0.01,   # SimCC TEST.IN_VIS_THRE, COCO 256x192 k=2
@@ -97,6 +99,10 @@ def load_gt(ann_file: str, num_joints: int, crowdpose: bool = False) -> COCO:
     'num_keypoints' filled if absent, CrowdPose's OKS area 0.53 w h."""
     with open(ann_file) as f:
         data = json.load(f)
+    missing = [key for key in ('images', 'annotations', 'categories') if key not in data]
+    if missing:                 # the loaders check this first; a file evaluated without one, too
+        raise DatasetFormatError(f'{ann_file}: a COCO-style keypoint GT file needs the keys '
+                                 f"'images', 'annotations' and 'categories'; missing {missing}")
     for ann in data['annotations']:
         ann['keypoints'] = ann['keypoints'][:3 * num_joints]
         ann['num_keypoints'] = int(np.count_nonzero(np.asarray(ann['keypoints'][2::3]) > 0))

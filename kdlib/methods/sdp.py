@@ -65,9 +65,15 @@ Decisions the paper leaves open (each is a parameter or documented behaviour, te
   say how that run stored its buffer. ``max_buffer_gb`` (default: 16 GiB on a GPU, 80% of the
   host's RAM with ``buffer_device='cpu'``) turns an overflow into a clear error, raised at the
   milestone when the projected size is already too large.
-* The buffer is not saved in checkpoints (it can be gigabytes); a resumed run refills it. The
-  distance s, the step counter, the L_sd history and the tracked-sample snapshots are saved through
-  ``get_extra_state``.
+* Resume is exact: the ring buffer travels in the checkpoint with the distance s, the step
+  counter, the last distance used, the L_sd history and the tracked-sample snapshots
+  (``get_extra_state``), so a killed and resumed run trains on the same backup columns as an
+  uninterrupted one (``tests/test_sdp.py::test_resume_matches_uninterrupted_run``). Without it L_sd
+  was off for the first s steps after every resume (kdlib issue 15: PCKh 12.28 -> 11.40).
+  The cost is the buffer's size in every ``last.pt`` (``buffer_memory_mb()``; compact_buffer
+  shrinks it ~3x); ``checkpoint_buffer=False`` leaves it out again and a resumed run refills it.
+  Under DDP only rank 0 writes the checkpoint, so a resumed rank 0 gets its own buffer back and
+  the other ranks refill theirs.
 """
 from __future__ import annotations
 
@@ -181,6 +187,17 @@ class BufferEntry:
         return BufferEntry(self.step, image, self.heatmap.half(), self.target_weight,
                            self.soft.half(), self.index, compact=True).to(device or self.image.device)
 
+    def state(self) -> dict:
+        """Plain values and tensors (``torch.load(weights_only=True)`` reads them), on the host."""
+        tensors = {k: getattr(self, k) for k in ('image', 'heatmap', 'target_weight', 'soft', 'index')}
+        return dict(step=self.step, compact=self.compact,
+                    **{k: v.detach().cpu() for k, v in tensors.items() if v is not None})
+
+    @classmethod
+    def from_state(cls, state: dict) -> 'BufferEntry':
+        return cls(int(state['step']), state['image'], state['heatmap'], state['target_weight'],
+                   state['soft'], state.get('index'), bool(state['compact']))
+
     def restore(self, device) -> 'BufferEntry':
         """The batch in float32 on ``device`` (a no-op for a full-precision entry already there)."""
         entry = self.to(device)
@@ -234,6 +251,16 @@ class BatchRingBuffer:
         self._entries.clear()
         self.last_used = None
 
+    def state(self) -> dict:
+        return dict(distance=self.distance, last_used=self.last_used or 0,
+                    entries=[e.state() for e in self._entries])
+
+    def load_state(self, state: dict) -> None:
+        """Entries come back on the host; ``restore`` moves each to the training device when used."""
+        self.clear()
+        self.distance, self.last_used = int(state['distance']), int(state['last_used']) or None
+        self._entries.extend(BufferEntry.from_state(e) for e in state['entries'])
+
 
 def buffer_bytes(batch_size: int, image_size: tuple[int, int], num_joints: int,
                  distance: int, stride: int = 4, compact: bool = False) -> int:
@@ -279,13 +306,14 @@ class SDP(Method):
     max_buffer_gb: refuse to grow the buffer past this (None: ``default_max_buffer_gb``; a clear
     error instead of an out-of-memory crash). track_index: a training-set index whose crop, GT and
     soft target are snapshotted once per epoch (no extra forward: the snapshot is the stored soft
-    target).
+    target). checkpoint_buffer: save the ring buffer with the method's state, for an exact resume.
     """
 
     def __init__(self, alpha: float = ALPHA, distance: int = DISTANCE, stepping: bool = True,
                  sd_target_weight: bool = True, sd_stacks: str = 'all',
                  buffer_device: str | None = None, compact_buffer: bool = False,
-                 max_buffer_gb: float | None = None, track_index: int | None = None):
+                 max_buffer_gb: float | None = None, track_index: int | None = None,
+                 checkpoint_buffer: bool = True):
         super().__init__()
         if alpha < 0:
             raise ValueError(f'SDP alpha must be >= 0, got {alpha!r}')
@@ -296,7 +324,7 @@ class SDP(Method):
         self.buffer_device, self.compact_buffer = buffer_device, bool(compact_buffer)
         self.max_buffer_gb = float(default_max_buffer_gb(buffer_device) if max_buffer_gb is None
                                    else max_buffer_gb)
-        self.track_index = track_index
+        self.track_index, self.checkpoint_buffer = track_index, bool(checkpoint_buffer)
         self.buffer = BatchRingBuffer(distance)
         self.step, self.epoch, self.lr = 0, 0, float('nan')
         self.num_epochs: int | None = None
@@ -422,11 +450,18 @@ class SDP(Method):
 
     def get_extra_state(self) -> dict:
         history = {k: torch.tensor(v, dtype=torch.float64) for k, v in self.history().items()}
-        return dict(distance=self.buffer.distance, step=self.step, history=history,
-                    snapshots=self.snapshots)
+        state = dict(distance=self.buffer.distance, step=self.step, history=history,
+                     snapshots=self.snapshots)
+        if self.checkpoint_buffer:
+            state['buffer'] = self.buffer.state()
+        return state
 
     def set_extra_state(self, state: dict) -> None:
         self.buffer.clear()
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        rank = torch.distributed.get_rank() if distributed else 0
+        if 'buffer' in state and rank == 0:          # rank 0's own buffer (it wrote the checkpoint)
+            self.buffer.load_state(state['buffer'])
         self.buffer.distance = int(state['distance'])
         self.step = int(state['step'])
         self._log_columns = {k: _as_list(state['history'][k], k) for k in HISTORY_COLUMNS}
@@ -454,12 +489,12 @@ def _columns(batch: dict, backup: BufferEntry | None) -> tuple[Tensor, Tensor, T
 
 def build_method(params: dict, student, teachers: dict, train_set) -> SDP:
     """METHODS['sdp'] entry. params: alpha, distance (alias s), stepping, sd_target_weight,
-    sd_stacks, buffer_device, compact_buffer, max_buffer_gb, track_index."""
+    sd_stacks, buffer_device, compact_buffer, max_buffer_gb, track_index, checkpoint_buffer."""
     params = dict(params or {})
     if 's' in params:
         params['distance'] = params.pop('s')
     allowed = {'alpha', 'distance', 'stepping', 'sd_target_weight', 'sd_stacks', 'buffer_device',
-               'compact_buffer', 'max_buffer_gb', 'track_index'}
+               'compact_buffer', 'max_buffer_gb', 'track_index', 'checkpoint_buffer'}
     unknown = set(params) - allowed
     if unknown:
         raise ValueError(f'unknown SDP parameters {sorted(unknown)}; expected some of {sorted(allowed)}')

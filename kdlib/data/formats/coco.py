@@ -10,6 +10,8 @@ category_id == 1 entries whose score >= `score_threshold` (HRNet's TEST.IMAGE_TH
 COCO configs); the box is used as given (xywh); joints are zeros (unknown). The evaluation still
 covers every GT image (HRNet's COCOeval keeps its default imgIds): `info['images_without_records']`
 lists the GT images without any kept detection, whose labelled people count as misses.
+A detection with a non-finite box or score is an error naming its index in the file; one with
+zero width or height (nothing to crop) is skipped with a warning naming it.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import numpy as np
 
 from kdlib.data.formats.cocolike import images_without_records, load_cocolike
 from kdlib.data.formats.errors import malformed, read_json, require_keys
+from kdlib.data.formats.validate import check_finite, warn_skipped
 from kdlib.skeletons import SKELETONS
 
 DET_FILE = 'person_detection_results/COCO_val2017_detections_AP_H_56_person.json'
@@ -62,18 +65,27 @@ def load_detections(det_file: Path, images: dict, image_dir: Path,
         raise malformed('coco', det_file, 'detection results should be a JSON list of '
                         '{image_id, category_id, bbox, score}')
     num_joints = SKELETONS['coco'].num_joints
-    records = []
+    records, skipped = [], []
     for i, det in enumerate(dets):
         require_keys('coco', det_file, det, ('image_id', 'category_id', 'bbox', 'score'),
                      f'detection #{i}')
+        check_finite('coco', det_file, det['score'], 'score', f'detection #{i}')
         if det['category_id'] != 1 or det['score'] < score_threshold:
             continue
         img = images.get(det['image_id'])
         name = img['file_name'] if img else f'{int(det["image_id"]):012d}.jpg'   # HRNet's naming
+        if not isinstance(det['bbox'], list) or len(det['bbox']) != 4:
+            raise malformed('coco', det_file, f'detection #{i} bbox should be [x, y, w, h], '
+                            f'got {det["bbox"]!r}')
+        check_finite('coco', det_file, det['bbox'], 'bbox', f'detection #{i}')
         x, y, w, h = (float(v) for v in det['bbox'])
+        if w <= 0 or h <= 0:
+            skipped.append((i, f'bbox {det["bbox"]} has no area'))
+            continue
         records.append(dict(
             image_file=str((Path(image_dir) / name).resolve()), image_id=int(det['image_id']),
             ann_id=i, dataset='coco', bbox=np.array([x, y, w, h], dtype=np.float32),
             joints=np.zeros((num_joints, 3), dtype=np.float32), score=float(det['score']),
             area=w * h))
+    warn_skipped('coco', det_file, skipped, 'detection', key='#')
     return records

@@ -45,6 +45,10 @@ class DatasetFormatError(DatasetError, ValueError):
     pass
 
 
+class DatasetWarning(UserWarning):
+    """Annotations or detections a loader skipped, named (see formats/validate.py)."""
+
+
 def _help(dataset: str) -> str:
     layout, source = LAYOUTS[dataset]
     return f'\nExpected layout:\n{layout}\nObtain it: {source}\n{SYNTH_HINT}'

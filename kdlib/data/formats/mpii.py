@@ -10,6 +10,8 @@ Record box. HRNet lib/dataset/mpii.py crops around c' = (c - 1) + (0, 15 s) with
 padding it 1.25x, so the record box is the square of side 200 * s centred on c': padding it gives
 HRNet's crop exactly. Joints and head boxes are converted to 0-based pixels (minus 1), as HRNet.
 MPII only says labelled/unlabelled: labelled joints get visibility 2, unlabelled 0.
+Validated at load (formats/validate.py): every joint, centre and scale is a finite number, the
+scale is positive, and every head box of gt_valid.mat is finite with a positive diagonal.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from kdlib.data.formats.errors import malformed, read_json, read_mat, require_keys
+from kdlib.data.formats.validate import check_finite, check_joints_finite
 from kdlib.skeletons import SKELETONS
 
 SPLITS = ('train', 'valid')
@@ -75,6 +78,12 @@ def _record(path, i, entry, image_dir, image_ids: dict) -> dict:
     if xy.shape != (num_joints, 2) or vis.shape != (num_joints,) or center.shape != (2,):
         raise malformed('mpii', path, f'entry #{i}: joints {xy.shape}, joints_vis {vis.shape}, '
                         f'center {center.shape}; expected ({num_joints}, 2), ({num_joints},), (2,)')
+    where = f'entry #{i} (image {entry["image"]})'
+    check_joints_finite('mpii', path, np.c_[xy, vis], SKELETONS['mpii'].joint_names, where)
+    check_finite('mpii', path, entry['center'], 'center', where)
+    if not (np.isfinite(scale) and scale > 0):
+        raise malformed('mpii', path, f'{where} has scale {scale}; expected a positive number '
+                        f'(person height / {PIXEL_STD:.0f} px)')
     joints = np.zeros((num_joints, 3), dtype=np.float32)
     joints[:, :2] = xy - 1.0                      # 1-based (MATLAB) -> 0-based
     joints[:, 2] = np.where(vis > 0, 2.0, 0.0)
@@ -93,4 +102,11 @@ def load_head_boxes(gt_file: Path, num_records: int) -> np.ndarray:
     if boxes.ndim != 3 or boxes.shape[:2] != (2, 2) or boxes.shape[2] != num_records:
         raise malformed('mpii', gt_file, f'headboxes_src has shape {boxes.shape}; expected '
                         f'(2, 2, {num_records}) to match the {num_records} entries of valid.json')
-    return boxes.transpose(2, 0, 1).reshape(num_records, 4) - 1.0   # rows: (x1, y1), (x2, y2)
+    boxes = boxes.transpose(2, 0, 1).reshape(num_records, 4) - 1.0   # rows: (x1, y1), (x2, y2)
+    bad = ~np.isfinite(boxes).all(axis=1) | (np.abs(boxes[:, 2:] - boxes[:, :2]).sum(axis=1) <= 0)
+    if bad.any():
+        n = int(np.flatnonzero(bad)[0])
+        raise malformed('mpii', gt_file, f'headboxes_src of person {n} (entry #{n} of valid.json) '
+                        f'is {(boxes[n] + 1).tolist()}; expected finite corners of a head box of '
+                        f'positive size (PCKh divides by its diagonal); {int(bad.sum())} such')
+    return boxes

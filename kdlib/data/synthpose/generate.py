@@ -10,14 +10,25 @@ COCO- and Halpe-style files annotate the same `coco`-domain images (Halpe with a
 points; its images are hard links); MPII uses the `mpii` domain and CrowdPose the `crowd` one.
 Every image is rendered from its own generator seeded by (seed, domain, split, index), so the
 output does not depend on the number of workers.
+
+Integrity. `ensure_root` generates into `.<root>.tmp-<pid>/` and renames it into place; such
+folders (and `.<root>.old-<pid>/`) left by a killed process (its pid dead) are deleted by the next
+call. The stamp (`synthpose.json`) records the generator's version and arguments, which are what a
+run's hash takes from SynthPose (`kdlib.experiment.data_fingerprint`: the output is a deterministic
+function of them, so the key is known without generating), and the size and SHA-1 of every
+annotation file written; a root whose annotation files no longer match is regenerated with a
+warning naming the file (a stamp from before the SHA-1s were recorded is trusted). Images are not
+hashed (too many to hash on every run).
 """
 from __future__ import annotations
 
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
+import warnings
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -27,6 +38,7 @@ import numpy as np
 from kdlib.data.synthpose import writers
 from kdlib.data.synthpose.domains import DOMAINS
 from kdlib.data.synthpose.render import NoiseBank, render_scene
+from kdlib.train.checkpoint import atomic_write_text, file_sha1, fsync_dir, pid_alive
 
 VERSION = 3                       # bump when the generator's output changes
 FORMATS = ('coco', 'mpii', 'crowdpose', 'halpe')
@@ -159,12 +171,37 @@ def _link_images(src: Path, dst: Path) -> None:
 
 
 def stamp_matches(root: Path, kwargs: dict) -> bool:
-    path = Path(root) / STAMP
+    """Whether `root` holds SynthPose of `kwargs` from this generator, its annotation files intact."""
+    return _read_stamp(root, kwargs) is not None and changed_file(root) is None
+
+
+def _read_stamp(root: Path, kwargs: dict) -> dict | None:
+    """The stamp of `root` if it is this generator's version with `kwargs`."""
     try:
-        stamp = json.loads(path.read_text())
+        stamp = json.loads((Path(root) / STAMP).read_text())
     except (OSError, ValueError):
-        return False
-    return stamp.get('version') == VERSION and stamp.get('kwargs') == _jsonable(kwargs)
+        return None
+    ok = isinstance(stamp, dict) and stamp.get('version') == VERSION
+    return stamp if ok and stamp.get('kwargs') == _jsonable(kwargs) else None
+
+
+def changed_file(root: Path) -> str | None:
+    """The first annotation file of `root` that differs from the size and SHA-1 in its stamp."""
+    try:
+        files = json.loads((Path(root) / STAMP).read_text()).get('files', {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    for name, (size, sha1) in files.items():
+        file = Path(root) / name
+        if not file.is_file() or file.stat().st_size != size or file_sha1(file) != sha1:
+            return f'{file} differs from what the generator wrote (size {size}, SHA-1 {sha1})'
+    return None
+
+
+def annotation_fingerprints(root: Path) -> dict:
+    """{path relative to root: [size, SHA-1]} of the annotation files (JSON, .mat) under root."""
+    files = sorted(f for f in Path(root).rglob('*') if f.suffix in ('.json', '.mat') and f.name != STAMP)
+    return {f.relative_to(root).as_posix(): [f.stat().st_size, file_sha1(f)] for f in files}
 
 
 def _jsonable(kwargs: dict) -> dict:
@@ -193,23 +230,51 @@ def ensure_synthpose(profile: str = 'classroom', *, workers: int | None = None,
 def ensure_root(root: Path, kwargs: dict, workers: int | None = None, verbose: bool = True) -> Path:
     """`ensure_synthpose` for an explicit root and generator kwargs."""
     root = Path(root).resolve()
+    remove_stale_dirs(root)
     if stamp_matches(root, kwargs):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     with open(root.parent / f'.{root.name}.lock', 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp_matches(root, kwargs):                        # another process just made it
-            return root
-        tmp = root.parent / f'.{root.name}.tmp-{os.getpid()}'
-        shutil.rmtree(tmp, ignore_errors=True)
-        stats = generate(tmp, **kwargs, workers=workers, verbose=verbose)
-        (tmp / STAMP).write_text(json.dumps(dict(version=VERSION, kwargs=_jsonable(kwargs),
-                                                 stats=stats), indent=1))
-        if root.exists():
-            old = root.parent / f'.{root.name}.old-{os.getpid()}'
-            os.rename(root, old)
-            os.rename(tmp, root)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, root)
+        if _read_stamp(root, kwargs) is not None:
+            changed = changed_file(root)
+            if changed is None:                                # another process just made it
+                return root
+            warnings.warn(f'regenerating SynthPose in {root}: {changed}', stacklevel=2)
+        _generate_into_place(root, kwargs, workers, verbose)
     return root
+
+
+def _generate_into_place(root: Path, kwargs: dict, workers, verbose: bool) -> None:
+    """Generate into `.<root>.tmp-<pid>/`, stamp it, rename it over `root` (hold the lock)."""
+    tmp = root.parent / f'.{root.name}.tmp-{os.getpid()}'
+    shutil.rmtree(tmp, ignore_errors=True)
+    stats = generate(tmp, **kwargs, workers=workers, verbose=verbose)
+    stamp = dict(version=VERSION, kwargs=_jsonable(kwargs), stats=stats,
+                 files=annotation_fingerprints(tmp))
+    atomic_write_text(tmp / STAMP, json.dumps(stamp, indent=1))
+    old = root.parent / f'.{root.name}.old-{os.getpid()}'
+    if root.exists():
+        os.rename(root, old)
+    os.rename(tmp, root)
+    fsync_dir(root.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_stale_dirs(root: Path) -> list[Path]:
+    """Delete `.<root>.tmp-<pid>/` and `.<root>.old-<pid>/` folders whose process is dead (left
+    by an interrupted generation); return them."""
+    pattern = re.compile(rf'\.{re.escape(root.name)}\.(tmp|old)-(\d+)')
+    removed = []
+    try:
+        entries = list(os.scandir(root.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match and entry.is_dir(follow_symlinks=False) and not pid_alive(int(match[2])):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            warnings.warn(f'removed {entry.path}, left by an interrupted SynthPose generation',
+                          stacklevel=2)
+            removed.append(Path(entry.path))
+    return removed

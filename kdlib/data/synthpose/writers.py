@@ -3,17 +3,18 @@
 Each writer takes `images`: a list of dicts {id, file_name, width, height, people}, where each
 person has joints (27, 3) in 0-based pixels of the superset skeleton, box (xywh of its visible
 pixels), area (visible pixel count), head_box (x1, y1, x2, y2) and extent (x1, y1, x2, y2 of all
-projected joints, in or out of the frame). Files are written atomically (tmp + os.replace).
+projected joints, in or out of the frame). Files are written atomically and fsync-ed
+(`kdlib.train.checkpoint.atomic_open`).
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from kdlib.skeletons import MPII_MAT_NAMES, SKELETONS, index_map
+from kdlib.train.checkpoint import atomic_open, atomic_write_text
 
 SUPERSET = SKELETONS['superset']
 MPII_MIN_LABELLED = 4          # an MPII entry needs at least this many labelled joints
@@ -21,11 +22,7 @@ HALPE_TOTAL = 136              # real Halpe-FullBody: 26 body + 68 face + 21 + 2
 
 
 def _atomic_json(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    with open(tmp, 'w') as f:
-        f.write(json.dumps(obj, separators=(',', ':')))   # dumps uses the C encoder, dump does not
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, separators=(',', ':')))   # dumps: the C encoder
 
 
 def _joints(person, dataset: str) -> np.ndarray:
@@ -189,10 +186,9 @@ def write_gt_mat(entries, head_boxes, path: Path) -> None:
     names = np.empty((1, 16), dtype=object)
     for i, name in enumerate(MPII_MAT_NAMES):
         names[0, i] = name
-    tmp = path.with_name(path.name + '.tmp.mat')
-    savemat(str(tmp), dict(
-        dataset_joints=names, headboxes_src=boxes.transpose(1, 2, 0),   # (2, 2, N)
-        jnt_missing=1.0 - vis.T,                                        # (16, N)
-        jnt_visible=vis.T,   # convenience copy (= 1 - jnt_missing); not in the official file
-        pos_gt_src=pos.transpose(1, 2, 0)))                             # (16, 2, N)
-    os.replace(tmp, path)
+    with atomic_open(path, 'wb') as handle:
+        savemat(handle, dict(
+            dataset_joints=names, headboxes_src=boxes.transpose(1, 2, 0),   # (2, 2, N)
+            jnt_missing=1.0 - vis.T,                                        # (16, N)
+            jnt_visible=vis.T,   # convenience copy (= 1 - jnt_missing); not in the official file
+            pos_gt_src=pos.transpose(1, 2, 0)))                             # (16, 2, N)
