@@ -7,6 +7,11 @@ and, in the same run on the same records, for a straightforward reference writte
 HRNet's JointsDataset does it (lib/dataset/JointsDataset.py: mirror the whole image, per-joint
 loops for flip pairs, affine and targets, torchvision ToTensor + Normalize). The two draw their
 augmentations from the same distributions, so the ratio is a like-for-like comparison.
+
+`train` (`kdlib/train/bench.py`, `--variant smoke|classroom`) measures each method's training step
+against plain training of the same student: same batch, warm-up excluded, repeats interleaved
+A B A B, one thread; per method the median ratio with its spread, the peak-memory ratio and the
+teacher's share of the step; the `supervised` row (plain against plain) is the noise floor.
 """
 from __future__ import annotations
 
@@ -184,8 +189,9 @@ def _add_data_parser(sub):
 
 # One entry per subcommand: name -> function adding its argparse sub-parser (sets `func`).
 from kdlib.train import bench as train_bench  # noqa: E402  (python -m kdlib.bench train)
+from kdlib.train import gpu_bench  # noqa: E402  (python -m kdlib.bench gpu)
 
-SUBCOMMANDS = {'data': _add_data_parser, 'train': train_bench.add_parser}
+SUBCOMMANDS = {'data': _add_data_parser, 'train': train_bench.add_parser, 'gpu': gpu_bench.add_parser}
 
 
 def main(argv=None):
