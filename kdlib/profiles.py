@@ -33,13 +33,14 @@ PAPER_EPOCHS = 210                    # HRNet / SBL / SimCC / Lite-HRNet schedul
 PAPER_MILESTONES = (170, 200)         # x0.1 step decay (HRNet w32_256x192_adam_lr1e-3)
 
 
-def scaled_milestones(epochs: int) -> tuple[int, ...]:
-    """The paper's 170/200-of-210 milestones scaled to ``epochs``, kept inside the run (at least
-    one decay whenever there are two epochs, so short runs still exercise milestone hooks)."""
+def scaled_milestones(epochs: int, milestones: tuple[int, ...] = PAPER_MILESTONES,
+                      of_epochs: int = PAPER_EPOCHS) -> tuple[int, ...]:
+    """``milestones`` of an ``of_epochs`` schedule (default: the paper's 170/200 of 210) at the same
+    fractions of ``epochs``, kept inside the run (at least one decay whenever there are two epochs,
+    so short runs still exercise milestone hooks)."""
     if epochs < 2:
         return ()
-    return tuple(sorted({min(epochs - 1, max(1, round(epochs * m / PAPER_EPOCHS)))
-                         for m in PAPER_MILESTONES}))
+    return tuple(sorted({min(epochs - 1, max(1, round(epochs * m / of_epochs))) for m in milestones}))
 
 
 def _input_sizes(coco: tuple[int, int], mpii: tuple[int, int]) -> dict[str, tuple[int, int]]:

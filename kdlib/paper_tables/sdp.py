@@ -55,6 +55,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from kdlib.paper_tables import Claim, Effect, Row, Table, gain, gains, lower, ordered
+from kdlib.profiles import scaled_milestones
 
 MPII_COLUMNS = ['Head', 'Sho.', 'Elb.', 'Wri.', 'Hip', 'Kne.', 'Ank.', 'Mean']
 COCO_COLUMNS = ['AP', 'AP50', 'AP75', 'APM', 'APL', 'AR', 'AR50', 'AR75', 'ARM', 'ARL']
@@ -321,11 +322,8 @@ RECIPE_PROFILES = ('paper', 'gpu')
 
 
 def scale_milestones(milestones: tuple[int, ...], of_epochs: int, epochs: int) -> tuple[int, ...]:
-    """``milestones`` of an ``of_epochs`` schedule at the same fractions of ``epochs`` (inside the
-    run, at least epoch 1), as ``kdlib.profiles.scaled_milestones`` does for 170/200 of 210."""
-    if epochs < 2:
-        return ()
-    return tuple(sorted({min(epochs - 1, max(1, round(epochs * m / of_epochs))) for m in milestones}))
+    """``milestones`` of an ``of_epochs`` schedule at the same fractions of ``epochs``."""
+    return scaled_milestones(epochs, tuple(milestones), of_epochs)
 
 
 def training_settings(profile: str, network: str, dataset: str) -> dict:
