@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 
 from kdlib.experiment import ExperimentConfig, build_run, run_experiment
 from kdlib.train.checkpoint import load_checkpoint, load_model_weights, seed_everything
+from kdlib.train.trainer import to_device
 
 __all__ = ['last_layer_parameters', 'loss_balance', 'run_balance']
 
@@ -118,4 +119,6 @@ def run_balance(cfg: ExperimentConfig, result: dict | None = None, warmup_batche
             batches.append(batch)
             if len(batches) > warmup_batches:
                 break
+    cpu = torch.device('cpu')                       # uint8 images are normalised as the trainer does
+    batches = [to_device(b, cpu, False) for b in batches]
     return loss_balance(method, batches[-1], student, teachers, warmup=batches[:-1])

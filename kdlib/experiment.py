@@ -8,7 +8,10 @@ Runs live in ``runs/<profile>/<hash of the config>/`` (``KDLIB_RUNS`` moves the 
 run returns its stored ``result.json``; an unfinished one resumes from ``last.pt``; an ``fcntl``
 lock makes concurrent notebook processes that need the same run (a shared teacher) train it once.
 Teachers (``teachers``) and the initialisation (``init_from``) are configs themselves and are run
-first, recursively. ``paper`` is a label only: it is not part of the hash, so two papers sharing a
+first, recursively; a teacher may instead be a released checkpoint (``kdlib.models.pretrained.
+CheckpointRef``: loaded frozen through ``kdlib.models.checkpoints``, keyed by the file's SHA-256).
+Every weight file the tree needs (checkpoint teachers, ``model_params['pretrained']``) is checked
+before anything trains. ``paper`` is a label only: it is not part of the hash, so two papers sharing a
 teacher share its run.
 
 The hash covers the data read (``data_fingerprint``) and the teachers' and ``init_from``'s own
@@ -48,7 +51,8 @@ from pathlib import Path
 import torch
 
 from kdlib.methods import build_method
-from kdlib.profiles import get_profile
+from kdlib.models.pretrained import CheckpointRef, weights_fingerprint, weights_problems
+from kdlib.profiles import dataset_root, get_profile
 from kdlib.train import ddp
 from kdlib.train.checkpoint import (CheckpointError, CorruptFileError, atomic_write_text, file_sha1,
                                     load_checkpoint, load_model_weights, quarantine, read_json,
@@ -63,6 +67,12 @@ RESULTS_VERSION = 3
 HEAD_TARGETS = {"heatmap": ("heatmap",), "simcc": ("simcc",), "both": ("heatmap", "simcc")}
 
 
+# TrainConfig fields each set in exactly one place of an ExperimentConfig (its own field, or the
+# profile's milestones), never through ``train``.
+TRAIN_KNOBS_ELSEWHERE = frozenset({"epochs", "batch_size", "lr", "weight_decay", "recipe", "seed",
+                                   "lr_milestones"})
+
+
 @dataclass
 class ExperimentConfig:
     paper: str = ""                        # label only (not hashed)
@@ -73,7 +83,7 @@ class ExperimentConfig:
     method: str = "supervised"             # kdlib.methods.METHODS key
     method_params: dict = field(default_factory=dict)
     model_params: dict = field(default_factory=dict)        # extra build_model kwargs (width=, ...)
-    teachers: dict = field(default_factory=dict)            # name -> ExperimentConfig
+    teachers: dict = field(default_factory=dict)            # name -> ExperimentConfig | CheckpointRef
     init_from: "ExperimentConfig | None" = None             # start from this run's weights
     student_builder: str = "model"         # STUDENT_BUILDERS key
     seed: int = 0
@@ -104,6 +114,11 @@ class ExperimentConfig:
                 raise ValueError(f"ExperimentConfig.{name} must be an integer >= 1 or None, got {value!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"ExperimentConfig.seed must be an integer >= 0, got {self.seed!r}")
+        elsewhere = sorted(set(self.train) & TRAIN_KNOBS_ELSEWHERE)
+        if elsewhere:   # one place per knob: ``train={'epochs': N}`` used to skip the milestone rescaling
+            raise ValueError(f"ExperimentConfig.train must not set {elsewhere}: use the config's own "
+                             f"fields (epochs, batch_size, lr, weight_decay, recipe, seed) or "
+                             f"profile_overrides={{'lr_milestones': ...}}")
 
     @classmethod
     def from_dict(cls, data: dict) -> "ExperimentConfig":
@@ -112,8 +127,8 @@ class ExperimentConfig:
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise KeyError(f"ExperimentConfig has no field(s) {sorted(unknown)}")
-        data["teachers"] = {k: cls.from_dict(v) if isinstance(v, dict) else v
-                            for k, v in data.get("teachers", {}).items()}
+        data["teachers"] = {k: (CheckpointRef.from_dict(v) if CheckpointRef.is_ref_dict(v) else cls.from_dict(v))
+                            if isinstance(v, dict) else v for k, v in data.get("teachers", {}).items()}
         if isinstance(data.get("init_from"), dict):
             data["init_from"] = cls.from_dict(data["init_from"])
         if data.get("input_size") is not None:
@@ -130,15 +145,23 @@ class ExperimentConfig:
 
 def config_hash(cfg: ExperimentConfig) -> str:
     """12 hex digits of the config, its resolved profile, its data (``data_fingerprint``), its
-    teachers' and init run's hashes and ``RESULTS_VERSION``, without what cannot change the result
-    (``paper`` labels, progress bars, the profile's list of seeds)."""
+    teachers' and init run's hashes (a checkpoint teacher: its file's SHA-256), the SHA-256 of a
+    ``pretrained`` file, the network's ``ARCHITECTURE_VERSIONS`` entry and ``RESULTS_VERSION``, without what cannot change the result (``paper``
+    labels, progress bars, the profile's list of seeds)."""
     config = {k: v for k, v in asdict(cfg).items() if k not in ("paper", "teachers", "init_from")}
     config["train"] = {k: v for k, v in config["train"].items() if k != "show_progress"}
-    config["teachers"] = {name: config_hash(t) for name, t in cfg.teachers.items()}
+    config["teachers"] = {name: t.fingerprint() if isinstance(t, CheckpointRef) else config_hash(t)
+                          for name, t in cfg.teachers.items()}
     config["init_from"] = config_hash(cfg.init_from) if cfg.init_from else None
     profile = cfg.resolved_profile()
     payload = {"config": config, "profile": {k: v for k, v in profile.items() if k != "seeds"},
                "data": data_fingerprint(cfg, profile), "results_version": RESULTS_VERSION}
+    from kdlib.models import ARCHITECTURE_VERSIONS
+    if cfg.model in ARCHITECTURE_VERSIONS:  # only then: other networks' run keys stay
+        payload["architecture"] = ARCHITECTURE_VERSIONS[cfg.model]
+    weights = weights_fingerprint(cfg)
+    if weights:                             # only then: the keys of runs without weight files stay
+        payload["weights"] = weights
     text = json.dumps(payload, sort_keys=True, default=list)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
@@ -169,12 +192,6 @@ def file_lock(path: Path, blocking: bool = True):
 
 
 # ----------------------------------------------------------------------------- builders
-def dataset_root(profile: dict, name: str) -> Path:
-    """``<data_root>/<name>`` (relative data roots are relative to the repository)."""
-    root = Path(profile["data_root"])
-    return (root if root.is_absolute() else REPO_ROOT / root) / name
-
-
 def pipeline_config(cfg: ExperimentConfig, profile: dict, dataset: str, train: bool):
     from kdlib.data import PipelineConfig
     from kdlib.data.topdown import PAPER_PIPELINES
@@ -298,7 +315,10 @@ def build_student(cfg: ExperimentConfig, profile: dict, num_joints: int, input_s
 
 
 def load_trained(result: dict) -> torch.nn.Module:
-    """Rebuild the network of a finished run and load its final weights (eval mode)."""
+    """Rebuild the network of a finished run and load its final weights (eval mode). A
+    ``CheckpointRef`` (what ``run_experiment`` returns for one) is built frozen from its file."""
+    if isinstance(result, CheckpointRef):
+        return result.build(result.num_joints, result.input_size)
     cfg = ExperimentConfig.from_dict(result["config"])
     model = build_student(cfg, cfg.resolved_profile(), result["num_joints"], result["input_size"])
     load_model_weights(model, result["checkpoint"])
@@ -353,7 +373,8 @@ def build_run(cfg: ExperimentConfig, teacher_results: dict, init_result: dict | 
     profile = cfg.resolved_profile()
     ensure_data(profile)
     train_set, val_set, input_size = build_datasets(cfg, profile)
-    teachers = {name: load_trained(res) for name, res in teacher_results.items()}
+    teachers = {name: res.build(train_set.skeleton.num_joints, input_size) if isinstance(res, CheckpointRef)
+                else load_trained(res) for name, res in teacher_results.items()}
     seed_everything(cfg.seed)
     init = init_result["checkpoint"] if init_result else None
     student = build_student(cfg, profile, train_set.skeleton.num_joints, input_size, init)
@@ -429,6 +450,8 @@ def cached_result(cfg: ExperimentConfig) -> dict | None:
 
     A corrupt result.json counts as absent: it is moved aside at once when no process holds the
     run, else the run recomputes it (``run_experiment``)."""
+    if isinstance(cfg, CheckpointRef):     # a released teacher: "finished" when its file is there
+        return None if cfg.problem() else cfg
     run_dir = run_dir_of(cfg)
     try:
         return read_json(run_dir / "result.json", _result_problem)
@@ -457,9 +480,15 @@ def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
     Result: ``metrics`` (validation split, final weights), ``best`` (best validation epoch),
     ``params_M``/``gflops_paper``/``gflops_true`` (``kdlib.models.summary``), ``train_time_s``
     (summed over epochs, across resumes), ``run_dir``, ``checkpoint``, ``config``, ...
+    A ``CheckpointRef`` (a released teacher) needs no run: it is returned as it is.
     """
-    if not isinstance(cfg, ExperimentConfig):
-        raise TypeError(f"run_experiment expects an ExperimentConfig, got {type(cfg).__name__}")
+    if not isinstance(cfg, (ExperimentConfig, CheckpointRef)):
+        raise TypeError(f"run_experiment expects an ExperimentConfig or a CheckpointRef, got {type(cfg).__name__}")
+    missing = weights_problems(cfg)
+    if missing:
+        raise FileNotFoundError("missing weight files; nothing was trained:\n- " + "\n- ".join(missing))
+    if isinstance(cfg, CheckpointRef):
+        return cfg
     teacher_results = {name: run_experiment(t, show_progress) for name, t in cfg.teachers.items()}
     init_result = run_experiment(cfg.init_from, show_progress) if cfg.init_from else None
     run_dir = run_dir_of(cfg)

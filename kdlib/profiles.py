@@ -5,7 +5,7 @@ notebook's papermill parameters pass straight through).
 | profile   | purpose                                                   | data                       |
 |-----------|-----------------------------------------------------------|----------------------------|
 | smoke     | CI: seconds per run, numbers meaningless                  | tiny SynthPose             |
-| quick     | README main job: each notebook's headline comparison once | small SynthPose (600 images) |
+| quick     | README main job: each headline table, 2 paired seeds       | small SynthPose (600 images) |
 | classroom | every table, 3 seeds, small scale on a CPU                | small SynthPose            |
 | gpu       | papers' input sizes and architectures on one GPU          | large SynthPose            |
 | paper     | the papers' full protocol on the real datasets            | ``data/<dataset>/``        |
@@ -20,14 +20,20 @@ Fields:
 - ``model_variant``: passed to ``kdlib.models.build_model(..., variant=...)``.
 - ``epochs``, ``lr_milestones``: the papers train 210 epochs with step decay x0.1 at 170 and 200
   (HRNet / Simple Baselines); smaller profiles scale the milestones by the same fractions.
+- ``teacher_epochs``: the epochs of a teacher the kit trains itself (``kdlib.teachers``). The papers
+  distil from converged, released teachers; on the small profiles a teacher trained as long as its
+  students is barely better than them, so it trains longer (trained once per profile, cached).
 - ``warmup_iters``: linear warm-up of the AdamW + cosine recipe (RTMPose: 1000 iterations).
 - ``batch_size`` (per process), ``val_every`` (epochs), ``seeds``, ``num_workers``, ``device``.
 """
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 PAPER_EPOCHS = 210                    # HRNet / SBL / SimCC / Lite-HRNet schedules
 PAPER_MILESTONES = (170, 200)         # x0.1 step decay (HRNet w32_256x192_adam_lr1e-3)
@@ -48,9 +54,10 @@ def _input_sizes(coco: tuple[int, int], mpii: tuple[int, int]) -> dict[str, tupl
 
 
 def _profile(data_root, synthpose, input_size, model_variant, epochs, batch_size, val_every,
-             seeds, num_workers, warmup_iters) -> dict:
+             seeds, num_workers, warmup_iters, teacher_epochs=None) -> dict:
     return dict(data_root=data_root, synthpose=synthpose, input_size=input_size,
                 model_variant=model_variant, epochs=epochs, lr_milestones=scaled_milestones(epochs),
+                teacher_epochs=teacher_epochs or epochs,
                 lr_gamma=0.1, warmup_iters=warmup_iters, batch_size=batch_size,
                 val_every=val_every, seeds=seeds, num_workers=num_workers,
                 device="cuda" if torch.cuda.is_available() else "cpu")
@@ -72,13 +79,15 @@ PROFILES: dict[str, dict] = {
                       val_every=1, seeds=(0,), num_workers=0, warmup_iters=2),
     "quick": _profile("data/synthpose/quick", dict(num_train=600, num_val=150, image_size=(192, 256), seed=0),
                       _input_sizes((64, 48), (64, 64)), "classroom", epochs=4, batch_size=32,
-                      val_every=4, seeds=(0,), num_workers=1, warmup_iters=20),
+                      val_every=4, seeds=(0, 1), num_workers=1, warmup_iters=20, teacher_epochs=12),
     "classroom": _profile("data/synthpose/classroom", dict(_CLASSROOM_DATA),
                           _input_sizes((128, 96), (128, 128)), "classroom", epochs=20, batch_size=32,
-                          val_every=5, seeds=(0, 1, 2), num_workers=1, warmup_iters=100),
+                          val_every=5, seeds=(0, 1, 2), num_workers=1, warmup_iters=100,
+                          teacher_epochs=60),
     "gpu": _profile("data/synthpose/gpu", dict(num_train=40000, num_val=2000, image_size=(480, 640), seed=0),
                     _input_sizes((256, 192), (256, 256)), "paper", epochs=60, batch_size=64,
-                    val_every=5, seeds=(0, 1, 2), num_workers=8, warmup_iters=500),
+                    val_every=5, seeds=(0, 1, 2), num_workers=8, warmup_iters=500,
+                    teacher_epochs=120),
     "paper": _profile("data", None, _input_sizes((256, 192), (256, 256)), "paper",
                       epochs=PAPER_EPOCHS, batch_size=32, val_every=10, seeds=(0,), num_workers=8,
                       warmup_iters=1000),
@@ -102,3 +111,9 @@ def get_profile(name: str, **overrides) -> dict:
     profile.update(copy.deepcopy(overrides))
     profile["name"] = name
     return profile
+
+
+def dataset_root(profile: dict, name: str) -> Path:
+    """``<data_root>/<name>`` (relative data roots are relative to the repository)."""
+    root = Path(profile["data_root"])
+    return (root if root.is_absolute() else REPO_ROOT / root) / name

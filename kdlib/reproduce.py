@@ -38,6 +38,7 @@ import json
 import math
 import os
 import re
+import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -46,20 +47,12 @@ from pathlib import Path
 
 import numpy as np
 
-from kdlib.paper_tables import Stat, Table, aggregate, evaluate_claim
+from kdlib.paper_tables import PAPERS, Stat, Table, aggregate, evaluate_claim
 from kdlib.train.checkpoint import (CorruptFileError, atomic_write_text, read_json,
                                     read_json_or_isolate)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
-PAPERS = {  # short name -> (notebook, paper-table module or None for a table-less notebook)
-    "data": ("00_data_and_metrics.ipynb", None),
-    "sdp": ("01_sdp.ipynb", "kdlib.paper_tables.sdp"),
-    "two_stage_gcn": ("02_two_stage_gcn.ipynb", "kdlib.paper_tables.two_stage_gcn"),
-    "ekr": ("03_enhanced_knowledge_review.ipynb", "kdlib.paper_tables.ekr"),
-    "unified": ("04_unified_skeleton.ipynb", "kdlib.paper_tables.unified"),
-    "elpn_mapd": ("05_elpn_mapd.ipynb", "kdlib.paper_tables.elpn_mapd"),
-}
 # result keys a notebook may save under the kit's own names, read for these table columns
 COLUMN_ALIASES = {"GFLOPs": "gflops_paper", "Params": "params_M", "Params (M)": "params_M",
                   "#Params": "params_M", "Training Time (h)": "train_time_h"}
@@ -414,6 +407,33 @@ def _relative_cell(stat: Stat, effect: Stat | None, paper: float | None, paper_e
 
 
 # ----------------------------------------------------------------------------- driver
+def provenance(wall_s: float, jobs: int, command: str | None = None) -> dict:
+    """Where a summary's numbers come from: commit (``-dirty`` with uncommitted changes), the
+    command, the machine, the wall time of the cells that ran and how many ran at once."""
+    import platform
+
+    import torch
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                                  timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    if git("status", "--porcelain", "--untracked-files=no", "--", "kdlib", "notebooks"):
+        commit += "-dirty"
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    machine = (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, {device}, "
+               f"Python {platform.python_version()}, torch {torch.__version__}")
+    main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if command is None:
+        command = "python -m kdlib.reproduce " + " ".join(sys.argv[1:]) \
+            if main_spec is not None and main_spec.name == "kdlib.reproduce" else "kdlib.reproduce.reproduce(...)"
+    return {"commit": commit, "command": command, "machine": machine, "wall_s": round(wall_s, 1),
+            "jobs": jobs, "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
 def load_tables(module_name: str | None) -> tuple[dict[str, Table], str | None]:
     if module_name is None:
         return {}, None
@@ -430,11 +450,12 @@ def reproduce(paper: str, profile: str = "quick", tables: list[str] | None = Non
               cluster: str | None = None, results_root: Path | None = None,
               notebook: Path | None = None, tables_module: str | None = None,
               timeout: int | None = None, slurm: dict | None = None, headline_only: bool = False,
-              show_progress: bool = True) -> dict:
+              show_progress: bool = True, assemble_only: bool = False) -> dict:
     """Run one paper's cells and assemble its tables; returns (and stores) the paper summary.
 
     ``notebook`` / ``tables_module`` override ``PAPERS[paper]`` (tests use a toy pair).
-    ``seeds``: the first N seeds (default: the profile's ``seeds``).
+    ``seeds``: the first N seeds (default: the profile's ``seeds``). ``assemble_only``: run no
+    cell; assemble the tables from the result files present (``reassemble``).
     """
     from kdlib.profiles import get_profile
     default_nb, default_module = PAPERS.get(paper, (None, None))
@@ -457,11 +478,21 @@ def reproduce(paper: str, profile: str = "quick", tables: list[str] | None = Non
         cells = [Cell(paper, str(notebook), {"profile": profile, "seed": seed_list[0],
                                              "result_path": str(result_path)},
                       str(out_dir / "cells" / "notebook_s0.ipynb"), str(result_path))]
-    outcomes = run_cells(cells, jobs, executor, cluster, out_dir / "submitit", timeout, slurm,
-                         show_progress)
+    start = time.perf_counter()
+    if assemble_only:
+        outcomes = [{"status": "skipped" if cell_done(c) else "not run", "error": "", "seconds": 0.0,
+                     "notebook": c.output_notebook, "result_path": c.result_path} for c in cells]
+    else:
+        outcomes = run_cells(cells, jobs, executor, cluster, out_dir / "submitit", timeout, slurm,
+                             show_progress)
+    ran = [o for o in outcomes if o["status"] not in ("skipped", "not run")]
     summary = {"paper": paper, "profile": profile, "seeds": seed_list, "notebook": str(notebook),
+               "tables_module": tables_module or default_module,
                "cells": [dict(params=c.params, rows=c.rows, **o) for c, o in zip(cells, outcomes)],
                "tables": {}, "failed_now": [o["notebook"] for o in outcomes if o["status"] == "failed"]}
+    if ran:       # a re-assembly that ran nothing keeps the provenance of the run that trained
+        summary["provenance"] = provenance(time.perf_counter() - start, jobs)
+        summary["diverged"] = diverged_runs(profile).get(paper, [])
     for name, table in chosen.items():
         per_seed = collect(name, table, cells)
         frame, markdown = assemble_table(table, per_seed, relative=synthetic)
@@ -503,14 +534,43 @@ def _merge_previous(path: Path, summary: dict) -> None:
         return
     for name, table in previous.get("tables", {}).items():
         summary["tables"].setdefault(name, table)
-    seen = {c["result_path"] for c in summary["cells"]}
-    summary["cells"] += [c for c in previous.get("cells", []) if c["result_path"] not in seen]
+    for key in ("provenance", "diverged"):
+        if key not in summary and key in previous:
+            summary[key] = previous[key]
+    before = {Path(c["result_path"]).name: c for c in previous.get("cells", [])}
+    for cell in summary["cells"]:      # a cell found done keeps the record of the run that made it
+        earlier = before.get(Path(cell["result_path"]).name)
+        if cell["status"] == "skipped" and earlier and _cell_seconds(earlier) is not None:
+            cell["ran_s"] = _cell_seconds(earlier)
+        elif cell["status"] == "not run" and earlier:           # assemble_only: as it was left
+            cell.update({k: earlier[k] for k in ("status", "error", "seconds") if k in earlier})
+    seen = {Path(c["result_path"]).name for c in summary["cells"]}
+    summary["cells"] += [c for name, c in before.items() if name not in seen]
 
 
 def _paper_order(path: Path) -> tuple:
     names = list(PAPERS)
     name = path.parent.name
     return (names.index(name) if name in names else len(names), name)
+
+
+def reassemble(profile: str, results_root: Path | None = None) -> Path:
+    """Re-assemble every paper summary of ``results/<profile>/`` and ``REPORT.md`` from the cell
+    result files alone (nothing runs): a committed report can be checked against its cells."""
+    root = results_dir(profile, results_root)
+    for path in sorted(root.glob("*/summary.json"), key=_paper_order):
+        summary = read_summary(path)
+        seeds = summary["seeds"]
+        if seeds != list(range(len(seeds))):
+            raise ValueError(f"{path}: seeds {seeds} are not the first {len(seeds)}; cannot re-assemble")
+        notebook = Path(summary["notebook"])
+        default_nb = PAPERS.get(summary["paper"], (None, None))[0]
+        if not notebook.is_file() and default_nb:          # made on another machine
+            notebook = NOTEBOOKS_DIR / default_nb
+        reproduce(summary["paper"], profile, tables=list(summary["tables"]), seeds=len(seeds),
+                  results_root=results_root, notebook=notebook,
+                  tables_module=summary.get("tables_module"), assemble_only=True, show_progress=False)
+    return write_report(profile, results_root)
 
 
 def write_report(profile: str, results_root: Path | None = None) -> Path:
@@ -534,8 +594,10 @@ def write_report(profile: str, results_root: Path | None = None) -> Path:
             continue
         lines += [f"## {summary['paper']}", "",
                   f"Notebook `{Path(summary['notebook']).name}`, seeds {summary['seeds']}.", ""]
+        lines += _provenance_section(summary.get("provenance"))
         lines += _cells_section(summary, root)
-        lines += _diverged_section(diverged.pop(summary["paper"], []))
+        cached = diverged.pop(summary["paper"], [])
+        lines += _diverged_section(summary["diverged"] if "diverged" in summary else cached)
         for name, table in summary["tables"].items():
             lines += [f"### {table['title']}", "", table["markdown"], ""]
             if table["claims"]:
@@ -552,11 +614,29 @@ def write_report(profile: str, results_root: Path | None = None) -> Path:
     return path
 
 
+def _provenance_section(prov: dict | None) -> list[str]:
+    if not prov:
+        return []
+    return [f"Produced by `{prov['command']}` at commit `{prov['commit']}` on {prov['machine']}; "
+            f"{prov['jobs']} cell(s) at a time, wall time {prov['wall_s'] / 60:.1f} min "
+            f"(finished {prov['finished']}).", ""]
+
+
+def _cell_seconds(cell: dict) -> float | None:
+    """Wall time of the run that produced a cell's result (kept when a later call skips it)."""
+    return cell["seconds"] if cell["status"] == "ok" else cell.get("ran_s")
+
+
 def _cells_section(summary: dict, root: Path) -> list[str]:
     counts = {}
     for cell in summary["cells"]:
-        counts[cell["status"]] = counts.get(cell["status"], 0) + 1
+        status = "done" if cell["status"] in ("ok", "skipped") else cell["status"]
+        counts[status] = counts.get(status, 0) + 1
+    seconds = [t for t in map(_cell_seconds, summary["cells"]) if t is not None]
     lines = ["Cells: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + "."]
+    if seconds:
+        lines[0] += (f" Cell wall times ({len(seconds)} timed): median {np.median(seconds) / 60:.1f} "
+                     f"min, longest {max(seconds) / 60:.1f} min, sum {sum(seconds) / 60:.1f} min.")
     for cell in summary["cells"]:
         if cell["status"] == "failed":
             nb = Path(cell["notebook"])
@@ -622,11 +702,24 @@ def main(argv=None) -> None:
     parser.add_argument("--slurm-partition", default=None)
     parser.add_argument("--gpus-per-node", type=int, default=None)
     parser.add_argument("--timeout", type=int, default=None, help="seconds per notebook cell")
+    parser.add_argument("--plan", action="store_true", help="print the runs the cells need, their "
+                        "measured step times and planned device-hours; run nothing")
     args = parser.parse_args(argv)
     slurm = {k: v for k, v in (("slurm_partition", args.slurm_partition),
                                 ("gpus_per_node", args.gpus_per_node)) if v is not None}
     papers = list(PAPERS) if args.paper == "all" else [args.paper]
     headline_only = args.paper == "all" and args.profile == "quick" and not args.table
+    if args.plan:
+        from kdlib.plan import describe, plan
+        from kdlib.profiles import get_profile
+        seeds = list(range(args.seeds)) if args.seeds else None
+        for paper in papers:
+            if PAPERS[paper][1] is None:
+                continue
+            tables = args.table or (None if headline_only else list(load_tables(PAPERS[paper][1])[0]))
+            print(f"## {paper}, profile {args.profile}")
+            print(describe(plan(paper, args.profile, tables, seeds), get_profile(args.profile)["device"]))
+        return
     failed = 0
     for paper in papers:
         summary = reproduce(paper, args.profile, args.table, args.seeds, args.jobs, args.executor,

@@ -1,4 +1,4 @@
-"""The train benchmark's harness (kdlib/train/bench.py) measured on synthetic 'methods' whose cost
+"""The train benchmark's harness (kdlib/benchmarks/train.py) measured on synthetic 'methods' whose cost
 is known: steps that sleep. Sleeping does not compete for the CPU, so the expected ratios hold on a
 busy machine; the tolerances are still generous (the harness is checked, not the machine)."""
 import time
@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from kdlib.methods.base import Method
-from kdlib.train.bench import Row, compare, method_overheads, peak_bytes
+from kdlib.benchmarks.train import Row, compare, method_overheads, peak_bytes
 from kdlib.train.trainer import TrainConfig, TrainStep
 
 STUDENT_S, TEACHER_S = 0.02, 0.01      # the teacher adds half a student step: ratio 1.5, share 1/3
@@ -101,7 +101,7 @@ def test_peak_memory_sees_an_extra_allocation():
 
 @pytest.fixture
 def one_thread():
-    """One intra-op thread, as ``python -m kdlib.bench train`` runs (see its module docstring)."""
+    """One intra-op thread, as ``python -m kdlib.benchmarks train`` runs (see its module docstring)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

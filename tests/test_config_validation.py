@@ -2,6 +2,7 @@
 import pytest
 
 from kdlib.experiment import ExperimentConfig, train_config
+from kdlib.profiles import scaled_milestones
 from kdlib.train.trainer import TrainConfig
 
 
@@ -23,3 +24,12 @@ def test_profile_overrides_are_validated_too():
     cfg = ExperimentConfig(profile="smoke", profile_overrides={"val_every": 0})
     with pytest.raises(ValueError, match="val_every"):
         train_config(cfg, cfg.resolved_profile())
+
+
+@pytest.mark.parametrize('knob', ['epochs', 'lr', 'lr_milestones', 'batch_size'])
+def test_a_training_knob_has_one_place(knob):
+    """`train={'epochs': N}` used to win over `epochs=` without rescaling the lr milestones."""
+    with pytest.raises(ValueError, match=knob):
+        ExperimentConfig(train={knob: 1})
+    cfg = ExperimentConfig(profile='quick', epochs=8)
+    assert cfg.resolved_profile()['lr_milestones'] == scaled_milestones(8)

@@ -1,5 +1,5 @@
-"""`python -m kdlib.difficulty`: the large/small table and its decoding ceiling (smoke size)."""
-from kdlib.difficulty import COLUMNS, PAIR, difficulty_table, main
+"""`python -m kdlib.studies.difficulty`: the large/small table and its decoding ceiling (smoke size)."""
+from kdlib.studies.difficulty import COLUMNS, PAIR, difficulty_table, main
 
 
 def test_table_has_both_networks_and_the_ceiling(isolated_runs, capsys):

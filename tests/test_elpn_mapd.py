@@ -378,7 +378,8 @@ def test_convergence_columns_from_the_run_history(tmp_path):
         p, cfg = get_profile(profile), tables.experiment_config(profile=profile)
         val_every = cfg.train.get('val_every', p['val_every'])
         assert p['epochs'] // val_every >= min(tables.CURVE_POINTS, p['epochs']), profile
-        assert cfg.teachers['teacher'].train == {}
+        teacher = cfg.teachers['teacher']
+        assert (teacher.train == {}) if profile != 'paper' else teacher.path == 'pose_hrnet_w32_256x256.pth'
 
 
 def test_experiment_config_expresses_the_paper_recipe():
@@ -398,3 +399,10 @@ def test_experiment_config_expresses_the_paper_recipe():
 def test_notebook_runs_on_smoke(run_notebook):
     metrics, _ = run_notebook('05_elpn_mapd.ipynb', figures=True)
     assert {'Mean', 'params_M', 'gflops_paper', *tables.CONVERGENCE_COLUMNS} <= set(metrics)
+
+
+def test_paper_coco_tables_validate_on_detector_boxes():
+    cfg = tables.experiment_config(profile='paper', dataset='coco', network='elpn_v1')
+    assert cfg.val_dataset_params == {'boxes': 'det'} and not cfg.dataset_params
+    assert tables.experiment_config(profile='paper', dataset='mpii').val_dataset_params == {}
+    assert tables.experiment_config(profile='classroom', dataset='coco').val_dataset_params == {}

@@ -1,7 +1,7 @@
 """The GPU path, made as certain as a CPU can make it (no GPU is lent to the project's machines).
 
 1. bf16 autocast + channels_last: one training step of every network in ``MODELS`` (plain
-   supervised) and of every method in ``METHODS`` (in its paper's setup, ``kdlib.train.bench.SETUPS``;
+   supervised) and of every method in ``METHODS`` (in its paper's setup, ``kdlib.benchmarks.train.SETUPS``;
    TwoStage-GCN stage 2 and Unified-MT in theirs), through the trainer's own ``_prepare`` (weights
    to channels_last, teachers frozen) and ``train_one_epoch`` with ``amp=True, channels_last=True``
    on CPU. Checked: the student ran in bf16 on a channels_last input; loss, gradients and updated
@@ -28,7 +28,7 @@
    batch's loss; the sampler's shards are disjoint. BatchNorm runs in eval mode with fixed,
    non-trivial running statistics in both: train-mode BN normalises by each process's own batch,
    so it is not batch-splittable, and SyncBatchNorm (which would be) refuses CPU tensors.
-4. ``python -m kdlib.bench gpu`` (``kdlib/train/gpu_bench.py``) says there is no GPU and exits 0;
+4. ``python -m kdlib.benchmarks gpu`` (``kdlib/benchmarks/gpu.py``) says there is no GPU and exits 0;
    its measuring code runs on CPU at smoke size.
 
 Small on purpose: smoke variants, 64x48 inputs, batch 2 (about a minute on 2 idle cores).
@@ -51,7 +51,7 @@ from kdlib.methods import METHODS, build_method
 from kdlib.models import MODELS, build_model
 from kdlib.profiles import get_profile
 from kdlib.train import ddp
-from kdlib.train.bench import DEFAULT_SETUP, SETUPS
+from kdlib.benchmarks.train import DEFAULT_SETUP, SETUPS
 from kdlib.train.optim import build_optimizer, build_scheduler, trainable_parameters
 from kdlib.train.trainer import TrainConfig, TrainStep, _prepare, make_loader, train_one_epoch
 
@@ -192,7 +192,7 @@ def _unified_setup():
 
 
 def _paper_setup(name: str):
-    """The student, head and teachers ``kdlib.bench train`` measures ``name`` with (SETUPS)."""
+    """The student, head and teachers ``kdlib.benchmarks train`` measures ``name`` with (SETUPS)."""
     setup = SETUPS.get(name, DEFAULT_SETUP)
     dataset = _dataset(setup["head"], _size(setup["student"]))
     student = _model(setup["student"], setup["head"])
@@ -335,9 +335,9 @@ def test_ddp_two_gloo_processes_equal_one_process_on_the_concatenated_batch(tmp_
     assert float(ranks[0]["loss"]) == pytest.approx(float(loss), rel=DDP_RTOL)
 
 
-# ------------------------------------------------------------------ 4. python -m kdlib.bench gpu
+# ------------------------------------------------------------------ 4. python -m kdlib.benchmarks gpu
 def test_gpu_bench_without_a_gpu_says_so_and_exits_0(monkeypatch, capsys):
-    from kdlib.train import gpu_bench
+    from kdlib.benchmarks import gpu as gpu_bench
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert gpu_bench.main([]) == 0
     out = capsys.readouterr().out
@@ -346,7 +346,7 @@ def test_gpu_bench_without_a_gpu_says_so_and_exits_0(monkeypatch, capsys):
 
 
 def test_gpu_bench_measures_on_cpu_at_smoke_size(capsys, tmp_path):
-    from kdlib.train import gpu_bench
+    from kdlib.benchmarks import gpu as gpu_bench
     argv = ["--device", "cpu", "--variant", "smoke", "--profile", "smoke", "--batch-size", "2",
             "--input-size", *map(str, INPUT_SIZE), "--networks", "sbl_r50", "--modes", "fp32", "amp",
             "amp_cl", "--warmup", "1", "--steps", "1", "--data-steps", "2",

@@ -220,3 +220,34 @@ def test_official_hrnet_names_map():
     for key, shape in OFFICIAL_HRNET_KEYS.items():
         new = _translate(key, set(own))
         assert new in own and tuple(own[new].shape) == shape, (key, new)
+
+
+def test_lite_fuse_is_the_official_in_place_fusion():
+    """mmpose `LiteHRModule.forward` (= HRNet-Group/Lite-HRNet): `y = out[0] if i == 0 else
+    fuse[i][0](out[0])`, then `y += ...` for every j *including 0*, in place, so branch 0 counts
+    twice and outputs i > 0 read the fused branch 0. Written here as that loop, on copies."""
+    import torch.nn.functional as F
+
+    from kdlib.models.litehrnet import LiteFuse
+    torch.manual_seed(0)
+    fuse = LiteFuse([4, 8, 16]).eval()
+    xs = [torch.randn(2, c, 16 // 2 ** i, 12 // 2 ** i) for i, c in enumerate([4, 8, 16])]
+    out = [x.clone() for x in xs]
+    expected = []
+
+    def fuse_layer(i, j, x):          # mmpose's fuse_layers[i][j]: upsampling paths end in nn.Upsample
+        y = fuse.paths[i][j](x)
+        return F.interpolate(y, size=xs[i].shape[-2:], mode='nearest') if j > i else y
+    with torch.no_grad():
+        for i in range(3):
+            y = out[0] if i == 0 else fuse_layer(i, 0, out[0])
+            for j in range(3):
+                y += out[j] if i == j else fuse_layer(i, j, out[j])
+            expected.append(F.relu(y))
+        got = fuse(xs)
+        plain = LiteFuse([4, 8, 16], reference=False).eval()
+        plain.load_state_dict(fuse.state_dict())
+        differs = plain(xs)
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e)
+    assert not torch.allclose(differs[1], expected[1])      # the plain sum is another network

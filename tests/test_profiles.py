@@ -9,7 +9,8 @@ from kdlib.profiles import PROFILES, get_profile, scaled_milestones
 from kdlib.reproduce import NOTEBOOKS_DIR, PAPERS, load_tables, plan_cells
 
 FIELDS = {"data_root", "synthpose", "input_size", "model_variant", "epochs", "lr_milestones",
-          "lr_gamma", "warmup_iters", "batch_size", "val_every", "seeds", "num_workers", "device"}
+          "lr_gamma", "warmup_iters", "batch_size", "val_every", "seeds", "num_workers", "device",
+          "teacher_epochs"}
 
 
 def test_every_profile_has_every_field():
@@ -23,6 +24,8 @@ def test_every_profile_has_every_field():
             assert profile["data_root"].startswith("data/synthpose/")
         assert profile["model_variant"] in ("paper", "classroom", "smoke")
         assert all(0 < m < profile["epochs"] for m in profile["lr_milestones"])
+        assert profile["teacher_epochs"] >= profile["epochs"]
+    assert len(PROFILES["quick"]["seeds"]) >= 2                  # the main job's verdicts are paired
     assert PROFILES["paper"]["input_size"]["coco"] == (256, 192)
     assert PROFILES["paper"]["input_size"]["mpii"] == (256, 256)
     assert PROFILES["gpu"]["input_size"] == PROFILES["paper"]["input_size"]

@@ -176,3 +176,27 @@ def test_relative_tables_measure_each_row_against_its_own_baseline():
     assert frame.set_index("row").loc["B + KD", "paper_effect"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="must name run rows"):
         Table("t", ["AP"], [Row("A", {})], baseline={"A": "missing"})
+
+
+def test_report_reassembles_from_cell_results_alone(tmp_path):
+    """A results folder copied elsewhere (as docs/results/ is committed) gives the same REPORT.md
+    from its cell files, without running anything; its provenance and cell times are kept."""
+    import shutil
+
+    from kdlib.reproduce import reassemble
+    _toy(tmp_path / "a")
+    report = (tmp_path / "a" / "smoke" / "REPORT.md").read_text()
+    assert "Produced by `kdlib.reproduce.reproduce(...)` at commit" in report
+    assert "Cell wall times (4 timed)" in report and "2 failed" in report
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    for executed in (tmp_path / "b").rglob("*.ipynb"):
+        executed.unlink()                               # executed notebooks are not committed
+    assert reassemble("smoke", tmp_path / "b").read_text() == report
+    summary = json.loads((tmp_path / "b" / "smoke" / "toy" / "summary.json").read_text())
+    assert {c["status"] for c in summary["cells"]} == {"skipped", "failed"}     # nothing ran
+    (tmp_path / "b" / "smoke" / "toy" / "main.md").unlink()
+    cell = next((tmp_path / "b" / "smoke" / "toy" / "cells").glob("Method_s0_*.json"))
+    payload = json.loads(cell.read_text())
+    payload["metrics"]["AP"] += 1.0                     # a hand edit of one cell shows in the report
+    cell.write_text(json.dumps(payload))
+    assert reassemble("smoke", tmp_path / "b").read_text() != report

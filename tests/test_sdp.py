@@ -455,7 +455,7 @@ def test_fpd_row_runs_on_smoke_and_counts_its_teacher(tmp_path, monkeypatch):
     time and GFLOPs are added to the student's."""
     monkeypatch.setenv('KDLIB_RUNS', str(tmp_path / 'runs'))
     from kdlib.experiment import run_experiment
-    from kdlib.viz_sdp import row_config, row_metrics
+    from kdlib.paper_rows.sdp import row_config, row_metrics
     cfg = row_config('smoke', 'hourglass4', 'fpd', 'mpii', seed=0)
     result = run_experiment(cfg, show_progress=False)
     teacher = run_experiment(cfg.teachers['teacher'], show_progress=False)
@@ -539,7 +539,7 @@ def test_a_claim_is_judged_on_paired_seeds():
 
 def test_fig4_claim_reads_measured_peaks_and_widths():
     from kdlib.paper_tables.sdp import FIG4_ROW, TABLES
-    from kdlib.viz_sdp import visibility_metrics
+    from kdlib.figures.sdp import visibility_metrics
     import pandas as pd
     keypoints = pd.DataFrame(dict(visibility=['visible', 'visible', 'occluded'],
                                   peak_refined=[0.95, 0.91, 0.8], spread_refined=[16.0, 20.0, 36.0]))
@@ -574,8 +574,15 @@ def test_row_configs_carry_the_papers_settings():
     gpu = experiment_config('gpu', 0, 'sbl_r50', 'supervised', 'mpii')
     assert gpu.epochs is None and gpu.resolved_profile()['lr_milestones'] == (39, 51)   # 90, 120 of 140 at 60
     assert not gpu.model_params
+    from kdlib.models.pretrained import CheckpointRef
+    from kdlib.teachers import RELEASED
     fpd_run = experiment_config('paper', 0, 'hourglass4', 'fpd', 'mpii')
-    assert fpd_run.teachers['teacher'].epochs == 150                  # FPD's HG-8 yaml: 150, 120/140
+    teacher = fpd_run.teachers['teacher']                             # paper: FPD's released HG-8
+    assert isinstance(teacher, CheckpointRef) and teacher.model == 'hourglass8'
+    assert teacher.path == RELEASED[('hourglass8', 'heatmap', 'mpii')][0]
+    gpu_fpd = experiment_config('gpu', 0, 'hourglass4', 'fpd', 'mpii').teachers['teacher']
+    assert gpu_fpd.epochs == 120                                      # the gpu profile's teacher_epochs
+    assert gpu_fpd.resolved_profile()['lr_milestones'] == (96, 112)   # FPD's HG-8 120/140 of 150
     small = experiment_config('classroom', 0, 'hourglass4', 'sdp', 'mpii')
     assert small.lr is None and small.epochs is None and not small.profile_overrides
 

@@ -294,7 +294,7 @@ def test_experiment_cache_teachers_and_lock(tmp_path, monkeypatch):
 def test_bench_train_method_overheads():
     importlib.import_module("kdlib.models")
     from kdlib.profiles import get_profile
-    from kdlib.train.bench import method_overheads
+    from kdlib.benchmarks.train import method_overheads
     rows = method_overheads(get_profile("smoke"), _cfg(batch_size=2), ["supervised", "sdp", "unified"],
                             steps=1, rounds=1, log=None)
     by_name = {r["method"]: r for r in rows}

@@ -5,24 +5,9 @@ import pytest
 
 from kdlib.data.topdown import PipelineConfig
 from kdlib.data.transforms import (affine_points, box_to_center_scale, crop_matrix, flip_joints,
-                                   get_affine_transform, half_body_box, random_scale_rotation,
-                                   sample_augmentation, upper_body_mask)
+                                   get_affine_transform, half_body_box, hrnet_affine_loop,
+                                   random_scale_rotation, sample_augmentation, upper_body_mask)
 from kdlib.skeletons import SKELETONS
-
-
-def hrnet_affine(center, scale, rot, output_size, inv=False):
-    """HRNet lib/utils/transforms.py get_affine_transform (three points), scale in pixels."""
-    src_w, (dst_w, dst_h) = scale[0], output_size
-    r = np.pi * rot / 180
-    sn, cs = np.sin(r), np.cos(r)
-    src_dir = np.array([0.5 * src_w * sn, -0.5 * src_w * cs])
-    src, dst = np.zeros((3, 2), np.float32), np.zeros((3, 2), np.float32)
-    src[0], src[1] = center, center + src_dir
-    dst[0] = [dst_w * 0.5, dst_h * 0.5]
-    dst[1] = dst[0] + np.array([0, -0.5 * dst_w])
-    third = lambda a, b: b + np.array([-(a - b)[1], (a - b)[0]], np.float32)   # noqa: E731
-    src[2], dst[2] = third(src[0], src[1]), third(dst[0], dst[1])
-    return cv2.getAffineTransform(dst, src) if inv else cv2.getAffineTransform(src, dst)
 
 
 @pytest.mark.parametrize('rot', [0.0, 17.0, -75.0])
@@ -32,7 +17,7 @@ def test_affine_matches_hrnet_three_point_construction(rot):
         c, s = rng.uniform(0, 500, 2), rng.uniform(50, 400, 2)
         for inv in (False, True):
             ours = get_affine_transform(c, s, rot, (192, 256), inv=inv)
-            ref = hrnet_affine(c, s, rot, (192, 256), inv=inv)
+            ref = hrnet_affine_loop(c, s, rot, (192, 256), inv=inv)
             assert np.allclose(ours, ref, rtol=1e-4, atol=1e-2)
 
 
@@ -75,7 +60,7 @@ def test_flip_in_matrix_equals_hrnet_full_image_flip():
     img = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
     c, s, rot = np.array([70.0, 60.0]), np.array([90.0, 120.0]), 20.0
     c_flip = np.array([160 - c[0] - 1, c[1]])
-    ref = cv2.warpAffine(np.ascontiguousarray(img[:, ::-1]), hrnet_affine(c_flip, s, rot, (48, 64)),
+    ref = cv2.warpAffine(np.ascontiguousarray(img[:, ::-1]), hrnet_affine_loop(c_flip, s, rot, (48, 64)),
                          (48, 64), flags=cv2.INTER_LINEAR)
     ours = cv2.warpAffine(img, crop_matrix(c, s, rot, (64, 48), True, 160), (48, 64),
                           flags=cv2.INTER_LINEAR)
@@ -84,7 +69,7 @@ def test_flip_in_matrix_equals_hrnet_full_image_flip():
     sk = SKELETONS['coco']
     joints = np.c_[rng.uniform(20, 140, (17, 2)), np.full(17, 2.0)].astype(np.float32)
     a = affine_points(flip_joints(joints, 160, sk.flip_index)[:, :2],
-                      hrnet_affine(c_flip, s, rot, (48, 64)))
+                      hrnet_affine_loop(c_flip, s, rot, (48, 64)))
     b = affine_points(joints[:, :2], crop_matrix(c, s, rot, (64, 48), True, 160))[sk.flip_index]
     assert np.allclose(a, b, atol=1e-3)
 

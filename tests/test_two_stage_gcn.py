@@ -511,3 +511,13 @@ def test_notebook_runs_on_smoke(run_notebook):
     (~30 s of CPU time; ~80 s wall on a busy 2-core machine)."""
     metrics, _ = run_notebook('02_two_stage_gcn.ipynb', figures=True)
     assert {'AP', 'APH', 'Params(M)', 'GFLOPs'} <= set(metrics)
+
+
+def test_crowdpose_protocol_trains_on_trainval_and_tests_on_test():
+    from kdlib.paper_tables.two_stage_gcn import experiments
+    paper = experiments('scheme6', 'crowdpose', 'paper', 0)
+    assert all((c.train_split, c.val_split) == ('trainval', 'test') for c in paper.values()
+               if hasattr(c, 'train_split'))
+    small = experiments('scheme6', 'crowdpose', 'smoke', 0)      # SynthPose has no trainval file
+    assert all((c.train_split, c.val_split) == ('train', 'test') for c in small.values())
+    assert experiments('baseline', 'coco', 'paper', 0)['student'].train_split == 'train'

@@ -175,12 +175,15 @@ def test_paper_profile_uses_the_rtmpose_schedule():
     from kdlib.paper_tables import unified as paper
     cfg = paper.experiment_config('paper', 0, 'rtmpose_t', 'unified')
     assert (cfg.epochs, cfg.batch_size, cfg.recipe) == (420, 256, 'adamw_cosine')      # Section 4.2
-    assert cfg.teachers['coco'].epochs == 420
+    # the teachers are MMPose's released RTMPose-m (kdlib.teachers.RELEASED); smaller profiles train them
+    assert cfg.teachers['coco'].path.startswith('rtmpose-m_simcc-coco_pt-aic-coco_420e-256x192')
+    assert cfg.teachers['mpii'].input_size == (256, 256)
+    assert paper.experiment_config('gpu', 0, 'rtmpose_t', 'unified').teachers['coco'].epochs == 120
     assert paper.experiment_config('smoke', 0, 'rtmpose_t', 'coco').epochs is None
     # single-dataset rows and teachers: RTMPose's task loss alone (no teachers, alpha = 1)
     single = paper.experiment_config('smoke', 0, 'rtmpose_t', 'mpii')
     assert single.method_params == {'distill': False, 'alpha': 1.0}
-    assert cfg.teachers['mpii'].method_params == {'distill': False, 'alpha': 1.0}
+    assert paper.teacher_config('smoke', 'mpii').method_params == {'distill': False, 'alpha': 1.0}
     assert single.pipeline == {'simcc_sigma': (5.66, 5.66), 'simcc_normalize': False}   # RTMPose codec
     coco = paper.experiment_config('smoke', 0, 'rtmpose_t', 'coco')
     assert coco.pipeline['simcc_sigma'] == (4.9, 5.66)      # rtmpose-*_coco-256x192 SimCCLabel

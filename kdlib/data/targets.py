@@ -18,7 +18,7 @@ SimCC labels follow the official SimCC code (github.com/leeyegy/SimCC, lib/datas
   one-hot labels and the same blend for Gaussian ones (a kit generalisation).
 
 The per-joint loop versions at the bottom (`*_loop`) are straightforward transcriptions of the
-reference code, kept for `python -m kdlib.bench data` and for the exactness tests.
+reference code, kept for `python -m kdlib.benchmarks data` and for the exactness tests.
 """
 from __future__ import annotations
 

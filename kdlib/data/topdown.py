@@ -11,6 +11,13 @@ Paper-profile pipeline values (`paper_pipeline(dataset)`), from HRNet's experime
     CrowdPose, Halpe: COCO's values (both are COCO-style person crops at 256x192).
 Heatmap stride 4, sigma 2 (HRNet MODEL.SIGMA); SimCC split ratio 2 with sigma 4 (COCO) / 6 (MPII)
 (SimCC repo experiments/{coco,mpii}/hrnet/sa_simdr/*_split2_sigma{4,6}.yaml).
+
+The sample path (`TopDownDataset.__getitem__`, timed stage by stage by `python -m kdlib.benchmarks
+data`): decode the JPEG (OpenCV, BGR) -> ONE warp to the input crop (flip, rotation, scale folded
+into one matrix; channels swapped on the crop) -> the `image` -> targets. At 640x480 JPEGs the
+decode is ~2/3 of a sample on one core (measured by the bench). `PipelineConfig.image_dtype =
+'uint8'` keeps the crop as uint8 until the trainer's `to_device` normalises it on the device
+(`normalize_batch`, bit-identical to `normalize_image`): 1/4 of the bytes to collate, pin, copy.
 """
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ from kdlib.data.transforms import (affine_points, box_to_center_scale, crop_matr
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)   # torchvision / HRNet
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 TARGET_KINDS = ('heatmap', 'simcc')
+IMAGE_DTYPES = ('float32', 'uint8')
 
 
 @dataclass(frozen=True)
@@ -52,11 +60,16 @@ class PipelineConfig:
     half_body_prob: float = 0.3                 # HRNet DATASET.PROB_HALF_BODY (COCO)
     half_body_min_joints: int = 8               # HRNet DATASET.NUM_JOINTS_HALF_BODY
     padding: float = 1.25                       # HRNet coco.py _box2cs
+    image_dtype: str = 'float32'                # 'float32': ImageNet-normalised here; 'uint8': RGB
+    #                                             0-255, normalised on the device (`normalize_batch`)
 
     def __post_init__(self):
         bad = [t for t in self.targets if t not in TARGET_KINDS]
         if bad:
             raise ValueError(f'PipelineConfig.targets: unknown {bad}; expected some of {TARGET_KINDS}')
+        if self.image_dtype not in IMAGE_DTYPES:
+            raise ValueError(f'PipelineConfig.image_dtype: {self.image_dtype!r}; expected one of '
+                             f'{IMAGE_DTYPES}')
         if not np.isscalar(self.simcc_sigma):          # a JSON list from a stored config -> tuple
             object.__setattr__(self, 'simcc_sigma', tuple(float(v) for v in self.simcc_sigma))
         sigma_xy(self.simcc_sigma)
@@ -168,6 +181,12 @@ def _problems(paths: list[str]) -> list[tuple[str, str | None]]:
 
 def read_rgb(path: str) -> np.ndarray:
     """(H, W, 3) uint8 RGB image, or a clear error naming the file (also for a truncated JPEG)."""
+    return cv2.cvtColor(read_bgr(path), cv2.COLOR_BGR2RGB)
+
+
+def read_bgr(path: str) -> np.ndarray:
+    """(H, W, 3) uint8 BGR image as OpenCV decodes it (`read_rgb` without the channel swap: the
+    pipeline swaps channels on the crop, 1/6 of a 640x480 image's pixels)."""
     try:
         with open(path, 'rb') as f:
             data = f.read()
@@ -179,16 +198,16 @@ def read_rgb(path: str) -> np.ndarray:
     if img is None:
         raise FileNotFoundError(f'cannot read image {path} (missing or not an image); the record '
                                 f"'image_file' must point into the dataset's images/ folder")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img
 
 
 def normalize_image(crop: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (3, H, W) float32, ImageNet mean/std.
 
-    Channels first, then one scale and shift per channel plane: ~7x faster than broadcasting
-    over the trailing 3-channel axis.
+    Channels first (`channels_first`), then one scale and shift per channel plane: ~7x faster
+    than broadcasting over the trailing 3-channel axis.
     """
-    x = np.ascontiguousarray(crop.transpose(2, 0, 1)).astype(np.float32)   # (3, H, W)
+    x = channels_first(crop).astype(np.float32)                            # (3, H, W)
     x *= _NORM_SCALE
     x -= _NORM_SHIFT
     return x
@@ -196,6 +215,28 @@ def normalize_image(crop: np.ndarray) -> np.ndarray:
 
 _NORM_SCALE = (1.0 / (255.0 * IMAGENET_STD)).astype(np.float32)[:, None, None]
 _NORM_SHIFT = (IMAGENET_MEAN / IMAGENET_STD).astype(np.float32)[:, None, None]
+
+
+def channels_first(crop: np.ndarray) -> np.ndarray:
+    """(H, W, C) -> contiguous (C, H, W), same dtype: OpenCV's plane split, ~2x faster than
+    numpy's transposed copy (and a collate of transposed views is ~30x slower than of planes)."""
+    return np.stack(cv2.split(crop))
+
+
+def sample_image(crop: np.ndarray, image_dtype: str = 'float32') -> np.ndarray:
+    """(H, W, 3) uint8 RGB crop -> the sample's (3, H, W) `image`: float32 ImageNet-normalised, or
+    uint8 (normalised on the device by `normalize_batch`: 1/4 of the bytes to collate, pin, copy)."""
+    return normalize_image(crop) if image_dtype == 'float32' else channels_first(crop)
+
+
+def normalize_batch(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) uint8 RGB -> float32 ImageNet-normalised, on the images' device (the same
+    numbers as `normalize_image`; used by the trainer for `image_dtype='uint8'` pipelines)."""
+    if images.dtype != torch.uint8:
+        raise TypeError(f'normalize_batch expects uint8 images (B, 3, H, W), got {images.dtype}')
+    scale = torch.as_tensor(_NORM_SCALE, device=images.device)                # (3, 1, 1)
+    shift = torch.as_tensor(_NORM_SHIFT, device=images.device)
+    return images.float().mul_(scale).sub_(shift)                             # (B, 3, H, W)
 
 
 def make_targets(joints: np.ndarray, cfg: PipelineConfig) -> dict:
@@ -258,26 +299,43 @@ class TopDownDataset(Dataset):
         return len(self.records)
 
     def __getitem__(self, idx: int) -> dict:
-        rec, cfg = self.records[idx], self.cfg
-        img = read_rgb(rec['image_file'])
+        """The sample path in its four stages (`python -m kdlib.benchmarks data` times each one)."""
+        rec = self.records[idx]
+        img = read_bgr(rec['image_file'])                              # decode: (H, W, 3) BGR
+        crop, joints, center, scale = self.crop(img, rec)             # warp: (h, w, 3) RGB
+        sample = dict(image=sample_image(crop, self.cfg.image_dtype),  # (3, h, w)
+                      **make_targets(joints, self.cfg))                # targets
+        sample.update(joints=joints, center=np.asarray(center, np.float32),
+                      scale=np.asarray(scale, np.float32), index=np.int64(idx))
+        return sample
+
+    def crop(self, img: np.ndarray, rec: dict):
+        """Cut the input crop with ONE warp (flip, rotation, scale and the crop folded into one
+        matrix, `geometry`); -> (crop (h, w, 3) RGB from a BGR `img`, joints (K, 3) in crop
+        pixels, center, scale)."""
+        trans, joints, center, scale = self.geometry(rec, img.shape[1])
+        h, w = self.cfg.input_size
+        crop = cv2.cvtColor(cv2.warpAffine(img, trans, (w, h), flags=cv2.INTER_LINEAR),
+                            cv2.COLOR_BGR2RGB)                        # (h, w, 3)
+        return crop, joints, center, scale
+
+    def geometry(self, rec: dict, image_width: int):
+        """Draw the augmentation (training) -> (2x3 matrix image -> crop, joints (K, 3) in crop
+        pixels, flipped joints re-labelled, unlabelled ones at 0, center, scale): no pixels."""
+        cfg = self.cfg
         center, scale = box_to_center_scale(rec['bbox'], cfg.aspect_ratio, cfg.padding)
         joints = rec['joints'].astype(np.float32)
         rot, flip = 0.0, False
         if cfg.train:
             rng = np.random.default_rng(int(torch.randint(0, 2 ** 62, ())))
             center, scale, rot, flip = self.augmentation(joints, center, scale, rng)
-        trans = crop_matrix(center, scale, rot, cfg.input_size, flip, img.shape[1])
-        h, w = cfg.input_size
-        crop = cv2.warpAffine(img, trans, (w, h), flags=cv2.INTER_LINEAR)
+        trans = crop_matrix(center, scale, rot, cfg.input_size, flip, image_width)
         joints_in = joints.copy()
         joints_in[:, :2] = affine_points(joints[:, :2], trans)
         if flip:
             joints_in = joints_in[self.flip_index]
         joints_in[joints_in[:, 2] <= 0, :2] = 0
-        sample = dict(image=normalize_image(crop), **make_targets(joints_in, cfg))
-        sample.update(joints=joints_in, center=np.asarray(center, np.float32),
-                      scale=np.asarray(scale, np.float32), index=np.int64(idx))
-        return sample
+        return trans, joints_in, center, scale
 
     def augmentation(self, joints, center, scale, rng):
         """HRNet's draw (`sample_augmentation`); when the half-body draw picked joints that all

@@ -16,6 +16,7 @@ here it is written in closed form, and `tests/test_transforms.py` checks both ag
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 PADDING = 1.25          # HRNet coco.py _box2cs: scale * 1.25
@@ -146,3 +147,38 @@ def crop_matrix(center, scale, rot: float, input_size, flip: bool = False,
     c = np.array([image_width - 1 - center[0], center[1]], dtype=np.float64)
     trans = get_affine_transform(c, scale, rot, (w, h))
     return trans @ flip_matrix(image_width)
+
+
+# --------------------------------------------------------------------------------------------
+# Reference transcriptions (HRNet's structure; for `python -m kdlib.benchmarks data`, not the hot path).
+# --------------------------------------------------------------------------------------------
+
+def hrnet_affine_loop(center, scale, rot, output_size, inv: bool = False):
+    """Three-point construction of HRNet lib/utils/transforms.py get_affine_transform (scale in
+    pixels); the reference `get_affine_transform` is tested against."""
+    src_w, (dst_w, dst_h) = scale[0], output_size
+    r = np.pi * rot / 180
+    src_dir = np.array([0.5 * src_w * np.sin(r), -0.5 * src_w * np.cos(r)])
+    src, dst = np.zeros((3, 2), np.float32), np.zeros((3, 2), np.float32)
+    src[0], src[1] = center, center + src_dir
+    dst[0] = [dst_w * 0.5, dst_h * 0.5]
+    dst[1] = dst[0] + np.array([0, -0.5 * dst_w])
+    for m in (src, dst):
+        d = m[0] - m[1]
+        m[2] = m[1] + np.array([-d[1], d[0]], np.float32)
+    return cv2.getAffineTransform(dst, src) if inv else cv2.getAffineTransform(src, dst)
+
+
+def half_body_box_loop(joints, upper, aspect, rng):
+    """HRNet JointsDataset.half_body_transform as written there: a loop over joints."""
+    up, low = [], []
+    for j in range(len(joints)):                       # HRNet half_body_transform loop
+        if joints[j, 2] > 0:
+            (up if upper[j] else low).append(joints[j, :2])
+    sel = up if (rng.standard_normal() < 0.5 and len(up) > 2) else (low if len(low) > 2 else up)
+    if len(sel) < 2:
+        return None, None
+    sel = np.array(sel, np.float32)
+    w, h = sel.max(0) - sel.min(0)
+    w, h = (w, w / aspect) if w > aspect * h else (h * aspect, h)
+    return sel.mean(0), np.array([w, h], np.float32) * 1.5

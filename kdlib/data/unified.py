@@ -294,7 +294,7 @@ def build_unified_dataset(cfg, profile: dict, split: str, pipeline):
     cropped at the student's input size (`pipeline`); teachers' sizes are the profile's per-dataset
     input sizes."""
     from kdlib.data import build_dataset
-    from kdlib.experiment import dataset_root
+    from kdlib.profiles import dataset_root
     sources = cfg.dataset_params.get('sources', ('coco', 'mpii'))
     parts = {name: build_dataset(name, split, dataset_root(profile, name), pipeline)
              for name in sources}
@@ -302,20 +302,3 @@ def build_unified_dataset(cfg, profile: dict, split: str, pipeline):
     return UnifiedDataset(parts, {n: tuple(sizes.get(n, sizes['default'])) for n in sources})
 
 
-def cross_evaluate(result: dict, dataset: str, joints: str = 'all', split: str = 'val') -> dict:
-    """Evaluate a finished run's model (any skeleton) on another dataset's `split` (Table 1, 5)."""
-    from dataclasses import replace
-
-    from kdlib.data import build_dataset
-    from kdlib.experiment import ExperimentConfig, dataset_root, load_trained, pipeline_config, train_config
-    from kdlib.train.trainer import evaluate
-    cfg = ExperimentConfig.from_dict(result['config'])
-    profile = cfg.resolved_profile()
-    model = load_trained(result)
-    pipeline = replace(pipeline_config(cfg, profile, dataset, False),
-                       input_size=tuple(result['input_size']))
-    val = build_dataset(dataset, split, dataset_root(profile, dataset), pipeline)
-    skeleton = UNIFIED if result['num_joints'] == UNIFIED.num_joints else SKELETONS[cfg.dataset]
-    tcfg = train_config(cfg, profile)
-    tcfg.show_progress = False
-    return evaluate(model.to(tcfg.device), CrossEvalDataset(val, skeleton, joints), tcfg)

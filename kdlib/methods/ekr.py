@@ -375,19 +375,3 @@ def build_method(params: dict, student, teachers, train_set) -> EKR:
     return EKR(s_shapes, t_shapes, **params)
 
 
-def restore(result: dict):
-    """(method, student, teacher) of a finished EKR run (``run_experiment``'s result), eval mode.
-
-    The method's learned parts (WA projections, MFT, gamma history) come from the run's checkpoint.
-    """
-    from kdlib.experiment import ExperimentConfig, load_trained, run_experiment
-    from kdlib.train.checkpoint import load_checkpoint
-    cfg = ExperimentConfig.from_dict(result['config'])
-    if cfg.method != 'ekr' or 'teacher' not in cfg.teachers:
-        raise ValueError(f"restore expects an EKR run with a 'teacher', got method {cfg.method!r}")
-    student = load_trained(result)
-    teacher = load_trained(run_experiment(cfg.teachers['teacher'], show_progress=False))
-    params = {**cfg.method_params, 'input_size': tuple(result['input_size'])}
-    method = build_method(params, student, {'teacher': teacher}, None)
-    method.load_state_dict(load_checkpoint(result['checkpoint'])['method'])
-    return method.eval(), student, teacher

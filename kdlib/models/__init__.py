@@ -33,12 +33,16 @@ from .heads import check_head
 from .hourglass import StackedHourglass
 from .hrnet import HRNet
 from .litehrnet import CONFIGS as LITE_CONFIGS, LiteHRNet
-from .pretrained import PRETRAINED, load_pretrained
+from .pretrained import PRETRAINED, CheckpointRef, load_pretrained
 from .rtmpose import FACTORS as RTM_FACTORS, RTMPose
 from .simple_baseline import SimpleBaseline
 from .summary import summary
 
 VARIANTS = ('paper', 'classroom', 'smoke')
+# A network whose computation changed after runs of it were cached: its version joins the run key
+# (``kdlib.experiment.config_hash``), so only its runs are retrained. Lite-HRNet 2: the official
+# in-place fusion (``litehrnet.LiteFuse(reference=True)``), which the released checkpoints need.
+ARCHITECTURE_VERSIONS = {'litehrnet_18': 2, 'litehrnet_30': 2}
 _SMALL_HRNET = {'classroom': dict(stem_channels=16, stage1_blocks=1, blocks=2),
                 'smoke': dict(stem_channels=8, stage1_blocks=1, blocks=1)}
 _WIDTH_DIV = {'paper': 1, 'classroom': 4, 'smoke': 8}
@@ -104,4 +108,4 @@ def build_model(name: str, num_joints: int, head: str = 'heatmap', input_size: t
     return model
 
 
-__all__ = ['MODELS', 'VARIANTS', 'PRETRAINED', 'build_model', 'summary', 'load_pretrained']
+__all__ = ["MODELS", "VARIANTS", "PRETRAINED", "CheckpointRef", "build_model", "summary", "load_pretrained"]

@@ -34,11 +34,18 @@ CONFIGS = {  # official configs: modules per stage
 
 class LiteFuse(nn.Module):
     """Output i = ReLU(sum_j path_ij(x_j)); upsampling path 1x1 conv + BN + nearest, down-sampling
-    path chains of (3x3 depthwise s2 + BN, 1x1 conv + BN (+ReLU except the last))."""
+    path chains of (3x3 depthwise s2 + BN, 1x1 conv + BN (+ReLU except the last)).
 
-    def __init__(self, channels: list[int]):
+    `reference=True` computes what the official code computes (HRNet-Group/Lite-HRNet and mmpose
+    `LiteHRModule.forward`: `y = out[0] if i == 0 else fuse[i][0](out[0])`, then `y += ...` for
+    every j including 0, in place): branch 0 is added twice, and since `y` aliases `out[0]`, the
+    outputs i > 0 read the fused, pre-ReLU branch 0 (twice). Released checkpoints need it;
+    `reference=False` is the plain sum of the paper's description."""
+
+    def __init__(self, channels: list[int], reference: bool = True):
         super().__init__()
         n = len(channels)
+        self.reference = reference
         self.paths = nn.ModuleList(nn.ModuleList(self._path(channels, j, i) for j in range(n)) for i in range(n))
 
     @staticmethod
@@ -51,16 +58,23 @@ class LiteFuse(nn.Module):
         return nn.Sequential(*steps, separable_conv(channels[j], channels[i], 3, 2, pw_act=None))
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
-        return [F.relu(fuse_sum(paths, xs, i)) for i, paths in enumerate(self.paths)]
+        if not self.reference:
+            return [F.relu(fuse_sum(paths, xs, i)) for i, paths in enumerate(self.paths)]
+        fused0 = fuse_sum(self.paths[0], xs, 0) + xs[0]  # (B, C_0, H/4, W/4): branch 0 twice
+        outs = [F.relu(fused0)]
+        for i, paths in enumerate(self.paths[1:], start=1):
+            inputs = [fused0] + list(xs[1:])
+            outs.append(F.relu(fuse_sum(paths, inputs, i) + paths[0](fused0)))  # fused branch 0 twice
+        return outs
 
 
 class LiteModule(nn.Module):
     """`blocks` conditional channel weighting blocks over all branches, then the fusion."""
 
-    def __init__(self, channels: list[int], blocks: int = 2, reduce_ratio: int = 8):
+    def __init__(self, channels: list[int], blocks: int = 2, reduce_ratio: int = 8, reference_fuse: bool = True):
         super().__init__()
         self.blocks = nn.ModuleList(ConditionalChannelWeighting(channels, reduce_ratio) for _ in range(blocks))
-        self.fuse = LiteFuse(channels)
+        self.fuse = LiteFuse(channels, reference_fuse)
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
         for block in self.blocks:
@@ -105,15 +119,17 @@ class LiteHRNet(nn.Module):
 
     def __init__(self, num_joints: int, input_size: tuple[int, int] = (256, 192), head: str = 'heatmap',
                  split_ratio: float = 2.0, modules: tuple[int, int, int] = (2, 4, 2), width: int = 40,
-                 stem_channels: int = 32, blocks: int = 2, reduce_ratio: int = 8):
+                 stem_channels: int = 32, blocks: int = 2, reduce_ratio: int = 8, reference_fuse: bool = True):
         super().__init__()
+        self.reference_fuse = reference_fuse  # LiteFuse: the official in-place fusion (released checkpoints)
         self.stem = ShuffleStem(3, stem_channels)
         prev = [stem_channels]
         self.transitions, self.stages = nn.ModuleList(), nn.ModuleList()
         for s, n in enumerate(modules):
             channels = [width * 2 ** i for i in range(s + 2)]
             self.transitions.append(LiteTransition(prev, channels))
-            self.stages.append(nn.Sequential(*[LiteModule(channels, blocks, reduce_ratio) for _ in range(n)]))
+            self.stages.append(nn.Sequential(*[LiteModule(channels, blocks, reduce_ratio, reference_fuse)
+                                               for _ in range(n)]))
             prev = channels
         self.iterative = IterativeHead(prev)
         map_size = (-(-input_size[0] // 4), -(-input_size[1] // 4))

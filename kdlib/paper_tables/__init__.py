@@ -37,6 +37,17 @@ POWER = 0.8                                   # power at which the minimum detec
 
 ROW_KINDS = ("run", "quoted")
 
+# The papers (short name -> (notebook, paper module or None for a table-less notebook)): adding a
+# sixth paper is one module here and one notebook (docs/CONTRACTS.md, "The papers interface").
+PAPERS = {
+    "data": ("00_data_and_metrics.ipynb", None),
+    "sdp": ("01_sdp.ipynb", "kdlib.paper_tables.sdp"),
+    "two_stage_gcn": ("02_two_stage_gcn.ipynb", "kdlib.paper_tables.two_stage_gcn"),
+    "ekr": ("03_enhanced_knowledge_review.ipynb", "kdlib.paper_tables.ekr"),
+    "unified": ("04_unified_skeleton.ipynb", "kdlib.paper_tables.unified"),
+    "elpn_mapd": ("05_elpn_mapd.ipynb", "kdlib.paper_tables.elpn_mapd"),
+}
+
 
 @dataclass
 class Row:
@@ -285,3 +296,41 @@ def evaluate_claim(claim: Claim, results: dict, probes: int = 512, seed: int = 0
                           "the seed spread (mean +- std) flip it"}
     return {"claim": claim.text, "status": "reproduced" if holds else "contradicted",
             "detail": f"the claim {direction} at the means and across the seed spread"}
+
+
+# ----------------------------------------------------------------------------- row -> runs
+def call_with(builder: Callable, profile: str, seed: int, params: dict):
+    """``builder(profile, seed, **params)`` with the notebook-only parameters a row also carries
+    (``fig4``, ``measure_cost``, ``eval_mode``, ...) left out when ``builder`` does not take them."""
+    import inspect
+    signature = inspect.signature(builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values()):
+        return builder(profile, seed, **params)
+    return builder(profile, seed, **{k: v for k, v in params.items() if k in signature})
+
+
+def with_dependencies(runs: dict) -> dict:
+    """``runs`` ({name: ExperimentConfig}) and every teacher / ``init_from`` they need, recursively,
+    each once (by run hash), dependencies first: what training the row costs, in order."""
+    from kdlib.experiment import config_hash
+    from kdlib.models.pretrained import CheckpointRef
+    out, seen = {}, set()
+
+    def visit(name, cfg):
+        if isinstance(cfg, CheckpointRef):        # a released teacher: nothing to train, listed once
+            if ("ref", cfg.path) not in seen:
+                seen.add(("ref", cfg.path))
+                out[name] = cfg
+            return
+        key = config_hash(cfg)
+        if key in seen:
+            return
+        for teacher_name, teacher in cfg.teachers.items():
+            visit(f"{name}/{teacher_name}" if teacher_name != "teacher" else f"{name}/teacher", teacher)
+        if cfg.init_from is not None:
+            visit(f"{name}/init", cfg.init_from)
+        seen.add(key)
+        out[name] = cfg
+    for name, cfg in runs.items():
+        visit(name, cfg)
+    return out

@@ -25,7 +25,7 @@ Notes on the transcription:
 - Fig. 4 is a figure (one keypoint's 1D distributions before / after distillation, caption: "after
   distillation, a more prominent central Gaussian distribution is produced"). The kit checks it as
   numbers: the mean peak probability and entropy of the student's softmax x / y distributions over
-  the visible validation joints (``kdlib.viz_ekr.simcc_sharpness``), measured by the notebook for
+  the visible validation joints (``kdlib.paper_rows.ekr.simcc_sharpness``), measured by the notebook for
   every SimDR run it makes and saved with its metrics; no paper numbers.
 - Fig. 5's values are not in the text (figure only): its grid rows carry no paper numbers; the
   paper states the chosen point, alpha = 0.005, beta = 0.04.
@@ -74,7 +74,7 @@ FIG5_BETAS = (0.004, 0.04, 0.4)
 # Section 4.1's augmentation as PipelineConfig overrides (module docstring): rotation within
 # +-30 degrees (2 x rot_factor), scale within 0.75..1.25; flip and half-body stay the dataset's
 PIPELINE = {'rot_factor': 15.0, 'scale_factor': 0.25}
-# Fig. 4 as numbers (``kdlib.viz_ekr.simcc_sharpness``), measured on the validation set
+# Fig. 4 as numbers (``kdlib.paper_rows.ekr.simcc_sharpness``), measured on the validation set
 SHARPNESS_COLUMNS = ['Peak probability (%)', 'Entropy (nats)']
 PCKH = '`PCKh@0.5`'         # in backticks: a bare "@" renders as a mailto link in markdown
 
@@ -291,10 +291,12 @@ PAPER_EPOCHS = 300         # Section 4.1 (the paper profile; smaller profiles ke
 
 
 def teacher_config(profile: str, dataset: str):
-    """HRNet-W32 with a SimDR head, trained by the kit (seed 0), shared by every distiller."""
+    """HRNet-W32 with a SimDR head, trained by the kit (``kdlib.teachers.teacher_run``), shared by
+    every distiller."""
     from kdlib.experiment import ExperimentConfig
-    return ExperimentConfig(paper='ekr', profile=profile, dataset=dataset, model='hrnet_w32',
-                            head='simcc', method='supervised', seed=0, pipeline=dict(PIPELINE))
+    from kdlib.teachers import teacher_run
+    return teacher_run(ExperimentConfig(paper='ekr', profile=profile, dataset=dataset, model='hrnet_w32',
+                                        head='simcc', method='supervised', pipeline=dict(PIPELINE)))
 
 
 def experiment_config(profile: str, seed: int, dataset: str, student: str, head: str,
@@ -342,11 +344,17 @@ def kit_results(table: Table, profile: str, seeds) -> dict[str, dict[int, dict]]
 
 
 def sharpness_of(result: dict) -> dict[str, float]:
-    """``kdlib.viz_ekr.simcc_sharpness`` of a finished SimDR run on its validation set."""
+    """``kdlib.paper_rows.ekr.simcc_sharpness`` of a finished SimDR run on its validation set."""
     from kdlib.experiment import ExperimentConfig, build_datasets, load_trained
-    from kdlib.viz_ekr import simcc_sharpness
+    from kdlib.paper_rows.ekr import simcc_sharpness
     cfg = ExperimentConfig.from_dict(result['config'])
     profile = cfg.resolved_profile()
     val_set = build_datasets(cfg, profile)[1]
     return simcc_sharpness(load_trained(result), val_set, batch_size=profile['batch_size'],
                            device=profile['device'])
+
+
+def row_runs(profile: str, seed: int, **params) -> dict:
+    """The papers interface: the run behind a table row (``'row'``) and the runs it needs."""
+    from kdlib.paper_tables import call_with, with_dependencies
+    return with_dependencies({'row': call_with(experiment_config, profile, seed, params)})

@@ -32,9 +32,10 @@ Transcription notes, and which reading the kit follows:
   paper's "HRNet-W32, Pretrain N" row (73.4 AP).
 - Table 1 has no ELPN rows without MAPD; the kit adds them (kit-only rows, no paper numbers)
   to show what MAPD does on COCO.
-- COCO boxes: the paper evaluates with HRNet's released val2017 person detections; the kit
-  evaluates with the ground-truth person boxes (``ExperimentConfig.dataset_params`` reaches the
-  training split too, and detections exist for val only), which reads higher than detections.
+- COCO boxes: the paper evaluates with HRNet's released val2017 person detections
+  (``COCO_val2017_detections_AP_H_56_person.json``); so does the kit on the ``paper`` profile
+  (``val_dataset_params={'boxes': 'det'}``: the val split alone). The SynthPose profiles evaluate
+  with the ground-truth person boxes, which reads higher than detections.
 - Params/GFLOPs of a run row are those of the profile's model variant (``kdlib.models`` scales
   widths differently per family on small profiles), so cost claims are only the paper's claims on
   ``gpu``/``paper``; notebook 05 also counts every network at paper size.
@@ -68,6 +69,7 @@ import json
 import math
 from pathlib import Path
 
+from kdlib import teachers
 from kdlib.methods.mapd import DEFAULTS as MAPD_DEFAULTS
 from kdlib.paper_tables import (Claim, Effect, Row, Table, best, gain, gains, ordered,
                                 share_at_least)
@@ -87,7 +89,7 @@ PIPELINES = {'coco': dict(rot_factor=40.0, scale_factor=0.30),
              'mpii': dict(rot_factor=30.0, scale_factor=0.40)}
 TEACHER = 'hrnet_w32'                              # Section 4 / Fig. 1
 PAPER_INPUT = {'coco': (256, 192), 'mpii': (256, 256)}   # Sections 6-7
-TEACHER_SEED = 0
+TEACHER_SEED = teachers.TEACHER_SEED
 
 
 # ----------------------------------------------------------------------------- notebook params
@@ -132,16 +134,20 @@ def experiment_config(profile: str = 'smoke', seed: int = 0, dataset: str = 'mpi
         raise ValueError(f'ELPN-MAPD trains on {sorted(PIPELINES)}, got dataset={dataset!r}')
     pipeline = dict(PIPELINES[dataset]) if augmentation == 'elpn' else {}
     model_params = dict(width=int(width), eus=[int(e) for e in eus]) if network == 'hrnet' else {}
-    common = dict(paper='elpn_mapd', profile=profile, dataset=dataset)
-    if network == TEACHER and method == 'supervised':   # the teacher: a plain run, shared
-        return ExperimentConfig(**common, model=network, method='supervised', pipeline=pipeline, seed=seed)
+    common = dict(paper='elpn_mapd', profile=profile, dataset=dataset,
+                  val_dataset_params={'boxes': 'det'} if profile == 'paper' and dataset == 'coco' else {})
+    # The teacher: HRNet-W32 trained as HRNet's code does (its own augmentation), one run shared by
+    # its table row and every MAPD student (``kdlib.teachers.teacher_run``).
+    base = ExperimentConfig(**common, model=TEACHER, method='supervised')
+    if network == TEACHER and method == 'supervised':     # the row shows it: a run the kit trains
+        return teachers.teacher_run(base, released_on_paper=False)
+    teacher = teachers.teacher_run(base)                  # paper: HRNet's released HRNet-W32
     train = _curve_train(profile)
     if method == 'supervised':
         return ExperimentConfig(**common, model=network, method='supervised', model_params=model_params,
                                 pipeline=pipeline, seed=seed, train=train)
     if method != 'mapd':
         raise ValueError(f"method must be 'mapd' or 'supervised', got {method!r}")
-    teacher = ExperimentConfig(**common, model=TEACHER, method='supervised', seed=TEACHER_SEED)
     params = dict(alpha=float(MAPD_DEFAULTS['alpha'] if alpha is None else alpha),
                   beta=float(MAPD_DEFAULTS['beta'] if beta is None else beta), mset=bool(mset),
                   klt=bool(klt), kl_mode=kl_mode, temperature=float(temperature))
@@ -429,3 +435,9 @@ TABLES = {
 }
 
 HEADLINE = 'table6'    # the quick profile: ELPN-V1 without / with MSET, KLT, both (+ the teacher)
+
+
+def row_runs(profile: str, seed: int, **params) -> dict:
+    """The papers interface: the run behind a table row (``'row'``) and the runs it needs."""
+    from kdlib.paper_tables import call_with, with_dependencies
+    return with_dependencies({'row': call_with(experiment_config, profile, seed, params)})

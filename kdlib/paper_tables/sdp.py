@@ -357,6 +357,7 @@ def experiment_config(profile: str, seed: int = 0, network: str = 'sbl_r50', met
     the same recipe family. ``val_boxes='det'``: validate on the person detector's boxes (COCO).
     """
     from kdlib.experiment import ExperimentConfig
+    from kdlib.teachers import teacher_run
     if method not in ('sdp', 'fpd', 'supervised'):
         raise ValueError(f"method must be 'sdp', 'fpd' or 'supervised', got {method!r}")
     common = dict(paper='sdp', profile=profile, dataset=dataset, seed=int(seed),
@@ -370,7 +371,13 @@ def experiment_config(profile: str, seed: int = 0, network: str = 'sbl_r50', met
             method_params.update(buffer_device='cpu', compact_buffer=True)
     elif method == 'fpd':
         method_params = {'kd_alpha': float(kd_alpha)}
-        teachers = {'teacher': ExperimentConfig(model=teacher, method='supervised', **common,
-                                                **training_settings(profile, teacher, dataset))}
+        teachers = {'teacher': teacher_run(ExperimentConfig(
+            model=teacher, method='supervised', **common, **training_settings(profile, teacher, dataset)))}
     return ExperimentConfig(model=network, method=method, method_params=method_params,
                             teachers=teachers, **common, **settings)
+
+
+def row_runs(profile: str, seed: int, **params) -> dict:
+    """The papers interface: the run behind a table row (``'row'``) and the runs it needs."""
+    from kdlib.paper_tables import call_with, with_dependencies
+    return with_dependencies({'row': call_with(experiment_config, profile, seed, params)})

@@ -44,6 +44,7 @@ import copy
 from tqdm.auto import tqdm
 
 from kdlib.experiment import ExperimentConfig
+from kdlib.teachers import teacher_run
 from kdlib.paper_tables import Claim, Row, Table, best, every, gain, larger_gain, ordered
 
 COCO_COLUMNS = ['Params(M)', 'GFLOPs', 'AP', 'AP50', 'AP75', 'APM', 'APL', 'AR']
@@ -74,6 +75,13 @@ LABEL_SMOOTHING = 0.0                 # uniform smoothing on top of SimCC's Gaus
                                       # and student alike (module docstring; Sec. IV-B's "label
                                       # smoothing" = the Gaussian labels themselves)
 VAL_SPLITS = {'coco': 'val', 'crowdpose': 'test'}   # Tables I/II: val2017; III/IV: CrowdPose test
+# CrowdPose's protocol trains on trainval (train + val, 12k images) and tests on test. SynthPose
+# writes no trainval file: the smaller profiles train on its train split, the same role.
+PAPER_TRAIN_SPLITS = {'coco': 'train', 'crowdpose': 'trainval'}
+
+
+def train_split(profile: str, dataset: str) -> str:
+    return PAPER_TRAIN_SPLITS[dataset] if profile == 'paper' else 'train'
 
 
 def stage2_epochs(profile_epochs: int) -> int:
@@ -99,18 +107,20 @@ def experiments(scheme: str, dataset: str = 'crowdpose', profile: str = 'smoke',
         raise KeyError(f'TwoStage-GCN runs on {sorted(VAL_SPLITS)}, got dataset {dataset!r}')
     spec = SCHEMES[scheme]
     common = dict(paper='two_stage_gcn', profile=profile, dataset=dataset, seed=seed,
-                  val_split=VAL_SPLITS[dataset])
+                  train_split=train_split(profile, dataset), val_split=VAL_SPLITS[dataset])
     if spec.get('head', 'simcc') == 'heatmap':
         return {'student': ExperimentConfig(model=spec['model'], head='heatmap', **common)}
     common.update(head='simcc', pipeline={'label_smoothing': label_smoothing} if label_smoothing else {})
-    teacher = ExperimentConfig(model='hrnet_w48', **common)
+    if scheme == 'teacher':          # the row shows the teacher: a run the kit trains
+        return {'teacher': teacher_run(ExperimentConfig(model='hrnet_w48', **common), released_on_paper=False)}
+    teacher = teacher_run(ExperimentConfig(model='hrnet_w48', **common))   # paper: SimCC's release
     runs = {'teacher': teacher}
-    if scheme == 'teacher':
-        return runs
+    # SimCC's HRNet students start from ImageNet (SimCC configs, PRETRAINED: hrnet_w32-36af842e.pth)
+    init = {'pretrained': 'imagenet'} if profile == 'paper' else {}
     if spec['stage1'] is None:
-        student = ExperimentConfig(model=spec['model'], **common)
+        student = ExperimentConfig(model=spec['model'], model_params=dict(init), **common)
     else:
-        student = ExperimentConfig(model=spec['model'], method='two_stage',
+        student = ExperimentConfig(model=spec['model'], method='two_stage', model_params=dict(init),
                                    method_params={**spec['stage1'], **(stage1_params or {})},
                                    teachers={'teacher': teacher}, **common)
     runs['student'] = student
@@ -345,3 +355,13 @@ GAINS = Table(
 
 TABLES = {'table1': TABLE1, 'table2': TABLE2, 'table3': TABLE3, 'table4': TABLE4, 'gains': GAINS}
 HEADLINE = 'table3'      # the paper's headline: Ours vs SimCC-W32 on CrowdPose (4 runs)
+
+
+def row_runs(profile: str, seed: int, scheme: str, dataset: str = 'crowdpose', **params) -> dict:
+    """The papers interface: the run behind a table row (``'row'``: refiner > student > teacher)
+    and the runs it needs (the stage-1 student, the teacher)."""
+    from kdlib.paper_tables import with_dependencies
+    keep = {k: v for k, v in params.items() if k in ('stage1_params', 'stage2_params', 'refiner_params',
+                                                     'label_smoothing')}
+    runs = experiments(scheme, dataset, profile, seed, **keep)
+    return with_dependencies({'row': final_run(runs)})

@@ -50,6 +50,7 @@ on MPII images alone; it has no paper values, so the report shows no paper effec
 """
 from __future__ import annotations
 
+from kdlib import teachers
 from kdlib.paper_tables import Claim, Effect, Row, Table, every, gains, share_at_least
 
 STUDENTS = {'Tiny': 'rtmpose_t', 'Small': 'rtmpose_s'}
@@ -216,7 +217,7 @@ HEADLINE = 'table2'
 
 # ----------------------------------------------------------------------------- the kit's runs
 TEACHER = 'rtmpose_m'          # Section 4.1: RTMPose-m teachers, one per dataset
-TEACHER_SEED = 0               # one teacher pair serves every student seed
+TEACHER_SEED = teachers.TEACHER_SEED   # one teacher pair serves every student seed
 PAPER_RECIPE = dict(epochs=420, batch_size=256)   # Section 4.2 (the `paper` profile only)
 # RTMPose's SimCC codec (SimCCLabel, sigma (x, y) in bins, normalize=False): mmpose
 # projects/rtmpose/rtmpose/body_2d_keypoint/rtmpose-m_8xb256-420e_coco-256x192.py (4.9, 5.66) and
@@ -260,9 +261,10 @@ def _common(profile: str, seed: int, model: str, crop: str) -> dict:
 def teacher_config(profile: str, dataset: str):
     """RTMPose-m trained by the kit on one dataset alone (the paper loads MMPose's weights)."""
     from kdlib.experiment import ExperimentConfig
-    return ExperimentConfig(dataset=dataset, method='unified',
-                            method_params=dict(RTMPOSE_TASK_PARAMS),
-                            **_common(profile, TEACHER_SEED, TEACHER, dataset))
+    from kdlib.teachers import teacher_run
+    return teacher_run(ExperimentConfig(dataset=dataset, method='unified',
+                                        method_params=dict(RTMPOSE_TASK_PARAMS),
+                                        **_common(profile, TEACHER_SEED, TEACHER, dataset)))
 
 
 def experiment_config(profile: str, seed: int, student: str, training: str, distill: bool = True,
@@ -292,7 +294,6 @@ def row_metrics(result: dict, training: str, eval_mode: str = 'all', **_params) 
     (eval_mode='halpe') puts the Halpe AP in the COCO-style columns, and the per-point OKS
     similarities (`kdlib.data.unified.keypoint_similarity`) in 'OKS <point>' and 'OKS MPII-only'.
     """
-    from kdlib.data.unified import cross_evaluate
     m = result['metrics']
     other = 'shared' if eval_mode == 'shared' else 'all'     # the dataset not trained on
     if training == 'unified':
@@ -333,3 +334,31 @@ def markdown_safe(markdown: str) -> str:
     'PCK@0.1' as a mailto: link."""
     import re
     return re.sub(r'(?<![`\w])([\w.]+@[\w.]+)', r'`\1`', markdown)
+
+
+def row_runs(profile: str, seed: int, **params) -> dict:
+    """The papers interface: the run behind a table row (``'row'``) and the runs it needs."""
+    from kdlib.paper_tables import call_with, with_dependencies
+    return with_dependencies({'row': call_with(experiment_config, profile, seed, params)})
+
+
+def cross_evaluate(result: dict, dataset: str, joints: str = 'all', split: str = 'val') -> dict:
+    """Evaluate a finished run's model (any skeleton) on another dataset's `split` (Table 1, 5)."""
+    from dataclasses import replace
+
+    from kdlib.data import build_dataset
+    from kdlib.data.unified import UNIFIED, CrossEvalDataset
+    from kdlib.experiment import ExperimentConfig, load_trained, pipeline_config, train_config
+    from kdlib.profiles import dataset_root
+    from kdlib.skeletons import SKELETONS
+    from kdlib.train.trainer import evaluate
+    cfg = ExperimentConfig.from_dict(result['config'])
+    profile = cfg.resolved_profile()
+    model = load_trained(result)
+    pipeline = replace(pipeline_config(cfg, profile, dataset, False),
+                       input_size=tuple(result['input_size']))
+    val = build_dataset(dataset, split, dataset_root(profile, dataset), pipeline)
+    skeleton = UNIFIED if result['num_joints'] == UNIFIED.num_joints else SKELETONS[cfg.dataset]
+    tcfg = train_config(cfg, profile)
+    tcfg.show_progress = False
+    return evaluate(model.to(tcfg.device), CrossEvalDataset(val, skeleton, joints), tcfg)

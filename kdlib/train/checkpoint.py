@@ -198,21 +198,32 @@ def read_json_or_isolate(path: str | os.PathLike, check=None):
         return None
 
 
-def file_sha1(path: str | os.PathLike) -> str:
-    """SHA-1 of a file's bytes, computed once per process for a given (inode, size, mtime)."""
+def file_digest(path: str | os.PathLike, algorithm: str = "sha1") -> str:
+    """Hex digest of a file's bytes (``hashlib`` algorithm), computed once per process for a given
+    (file, inode, size, mtime)."""
     path = Path(path)
     st = path.stat()
-    key = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-    if key not in _SHA1:
-        digest = hashlib.sha1()
+    key = (algorithm, str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.new(algorithm)
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 22), b""):
                 digest.update(block)
-        _SHA1[key] = digest.hexdigest()
-    return _SHA1[key]
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
 
 
-_SHA1: dict[tuple, str] = {}
+def file_sha1(path: str | os.PathLike) -> str:
+    """SHA-1 of a file's bytes (the run key's data fingerprint)."""
+    return file_digest(path, "sha1")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (released checkpoints, written checkpoints' integrity)."""
+    return file_digest(path, "sha256")
+
+
+_DIGESTS: dict[tuple, str] = {}
 
 
 # ----------------------------------------------------------------------------- checksums

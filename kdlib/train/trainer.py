@@ -41,6 +41,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
+from kdlib.data.topdown import normalize_batch
 from kdlib.train import ddp
 from kdlib.train.checkpoint import (atomic_write_text, load_checkpoint, save_checkpoint,
                                     seed_everything, set_rng_state, atomic_torch_save, _unwrap)
@@ -132,6 +133,8 @@ def to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
     for key, value in batch.items():
         if isinstance(value, torch.Tensor):
             value = value.to(device, non_blocking=True)
+            if key == "image" and value.dtype == torch.uint8:      # PipelineConfig.image_dtype
+                value = normalize_batch(value)
             if key == "image" and channels_last:
                 value = value.contiguous(memory_format=torch.channels_last)
         out[key] = value
@@ -147,7 +150,15 @@ def make_loader(dataset, cfg: TrainConfig, epoch: int, train: bool, info: ddp.Di
     generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
     return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, drop_last=train,
                       num_workers=cfg.num_workers, pin_memory=cfg.device.startswith("cuda"),
-                      persistent_workers=persistent and cfg.num_workers > 0, generator=generator)
+                      persistent_workers=persistent and cfg.num_workers > 0, generator=generator,
+                      worker_init_fn=_single_threaded_opencv if cfg.num_workers > 0 else None)
+
+
+def _single_threaded_opencv(_worker_id: int) -> None:
+    """N loader workers must not each start OpenCV's full thread pool (OpenMMLab configs:
+    ``opencv_num_threads = 0``, to avoid the system being overloaded)."""
+    import cv2
+    cv2.setNumThreads(1)
 
 
 def _check_finite(terms: dict, epoch: int, step: int) -> torch.Tensor:
@@ -249,7 +260,7 @@ def predict_dataset(model: nn.Module, dataset, flip_index, device: str = "cpu", 
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         pin_memory=device.type == "cuda")
     for batch in tqdm(loader, desc="predict", disable=not show_progress):
-        images = batch["image"].to(device, non_blocking=True)
+        images = to_device({"image": batch["image"]}, device, False)["image"]
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             xy, score = predict_fn(model, images, flip_index, flip_test=flip_test)  # (B, K, 2), (B, K)
         xy = xy.float().cpu().numpy()

@@ -1,6 +1,6 @@
 """SynthPose's difficulty, measured: does a large network beat a small one, without saturating?
 
-    python -m kdlib.difficulty --profile classroom     # trains (or reuses) the runs, prints the table
+    python -m kdlib.studies.difficulty --profile classroom     # trains (or reuses) the runs, prints the table
 
 Every distillation paper in the kit needs a teacher/student gap. This command trains large and small
 networks of the zoo (``PAIR``) with plain supervision on SynthPose COCO at the profile's

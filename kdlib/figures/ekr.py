@@ -2,7 +2,8 @@
 
 - ``simcc_distributions`` / ``plot_fig4``: the student's 1D x/y distributions for one keypoint
   before and after distillation, the teacher's, and the 1D Gaussian label (EKR Fig. 4).
-- ``simcc_sharpness``: Fig. 4 as numbers over a validation set (mean peak probability, entropy).
+- Fig. 4 as numbers over a validation set (mean peak probability, entropy):
+  ``kdlib.paper_rows.ekr.simcc_sharpness`` (a table column, computed by the paper's table module).
 - ``gamma_over_val`` / ``plot_gamma``: WA's attention weights gamma(s_m, t_l) as a teacher-stage x
   student-stage heatmap, averaged over the validation set and per training epoch.
 - ``plot_mft_shares``: which MFT receptive-field branch carries the most weight, per teacher stage.
@@ -21,11 +22,14 @@ import pandas as pd
 import seaborn as sns
 import torch
 
+from kdlib.figures.common import claims_markdown, is_synthpose, markdown_safe
 from kdlib.paper_tables import evaluate_claim
 from kdlib.paper_tables import ekr as tables
+from kdlib.profiles import get_profile
+from kdlib.reproduce import assemble_table, results_dir
 
-__all__ = ['simcc_distributions', 'simcc_sharpness', 'plot_fig4', 'gamma_over_val', 'plot_gamma',
-           'plot_mft_shares', 'sensitivity_grid', 'plot_sensitivity', 'claims_markdown', 'kit_tables']
+__all__ = ['simcc_distributions', 'plot_fig4', 'gamma_over_val', 'plot_gamma', 'plot_mft_shares',
+           'sensitivity_grid', 'plot_sensitivity', 'kit_tables']
 
 
 @torch.no_grad()
@@ -39,32 +43,6 @@ def simcc_distributions(models: dict, sample: dict, joint: int) -> dict[str, dic
         out[name] = {axis: pred[f'simcc_{axis}'][0, joint].float().softmax(-1).numpy() for axis in 'xy'}
     out['1D Gaussian label'] = {axis: (v / v.sum().clamp_min(1e-12)).numpy() for axis, v in labels.items()}
     return out
-
-
-@torch.no_grad()
-def simcc_sharpness(model, dataset, batch_size: int = 32, device=None) -> dict[str, float]:
-    """EKR Fig. 4 as numbers: how peaked the model's softmax x / y distributions are.
-
-    Over every visible joint (``target_weight`` > 0) of ``dataset`` and both axes: the mean peak
-    probability max_i p_i (in %) and the mean entropy -sum_i p_i log p_i (nats) of
-    p = softmax(simcc logits) over the bins. A more prominent centre (Fig. 4's "after
-    distillation") raises the first and lowers the second.
-    """
-    device = device or next(model.parameters()).device
-    model = model.eval().to(device)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    peak = entropy = count = 0.0
-    for batch in loader:
-        out = model(batch['image'].to(device))
-        visible = batch['target_weight'].to(device) > 0                 # (B, K)
-        for axis in 'xy':
-            log_p = out[f'simcc_{axis}'].float().log_softmax(-1)       # (B, K, bins)
-            peak += float(log_p.amax(-1).exp()[visible].sum())
-            entropy += float(-(log_p.exp() * log_p).sum(-1)[visible].sum())
-            count += float(visible.sum())
-    if count == 0:
-        return {'Peak probability (%)': float('nan'), 'Entropy (nats)': float('nan')}
-    return {'Peak probability (%)': 100.0 * peak / count, 'Entropy (nats)': entropy / count}
 
 
 def plot_fig4(dists: dict[str, dict], joint_name: str, split_ratio: float = 2.0):
@@ -154,15 +132,6 @@ def plot_sensitivity(frame: pd.DataFrame):
     return fig
 
 
-def claims_markdown(claims: list[dict]) -> str:
-    """A claims ledger as a markdown table: claim, verdict, detail, in full (no truncation)."""
-    if not claims:
-        return ''
-    lines = ['| Claim | Verdict | Detail |', '|---|---|---|']
-    lines += [f"| {c['claim']} | **{c['status']}** | {c['detail']} |" for c in claims]
-    return '\n'.join(lines)
-
-
 def kit_tables(profile: str, names=None, seeds=None, results_root=None) -> list[dict]:
     """Each table's markdown with the kit's numbers beside the paper's, and its claims ledger.
 
@@ -172,23 +141,22 @@ def kit_tables(profile: str, names=None, seeds=None, results_root=None) -> list[
     shows each run row's paired effect over ``table.baseline`` (``assemble_table(relative=True)``).
     ``claims`` is the ledger as a DataFrame, ``claims_markdown`` the same as a markdown table.
     """
-    from kdlib.profiles import get_profile
-    from kdlib.reproduce import assemble_table, results_dir
     summary_path = results_dir(profile, results_root) / 'ekr' / 'summary.json'
     driver = json.loads(summary_path.read_text())['tables'] if summary_path.is_file() else {}
     seeds = seeds or get_profile(profile)['seeds']
-    synthetic = get_profile(profile)['synthpose'] is not None     # effects, not absolute numbers
     out = []
     for name in names or tables.TABLES:
         table = tables.TABLES[name]
         if name in driver:
             item = driver[name]
-            out.append(dict(name=name, title=f"{item['title']} (driver results)", markdown=item['markdown'],
-                            claims=pd.DataFrame(item['claims']), claims_markdown=claims_markdown(item['claims'])))
+            out.append(dict(name=name, title=markdown_safe(f"{item['title']} (driver results)"),
+                            markdown=markdown_safe(item['markdown']), claims=pd.DataFrame(item['claims']),
+                            claims_markdown=claims_markdown(item['claims'])))
             continue
         per_seed = tables.kit_results(table, profile, seeds)
-        _, markdown = assemble_table(table, per_seed, relative=synthetic)
+        _, markdown = assemble_table(table, per_seed, relative=is_synthpose(profile))
         claims = [evaluate_claim(c, per_seed) for c in table.claims]
-        out.append(dict(name=name, title=f'{table.title} (run cache)', markdown=markdown,
+        out.append(dict(name=name, title=markdown_safe(f'{table.title} (run cache)'),
+                        markdown=markdown_safe(markdown),
                         claims=pd.DataFrame(claims), claims_markdown=claims_markdown(claims)))
     return out

@@ -1,94 +1,48 @@
-"""Support for the SDP notebook (``notebooks/01_sdp.ipynb``): the experiment behind a table row,
-its metrics for the driver, and the figures -- computed here, shown there.
-
-- ``row_config`` / ``row_metrics``: notebook parameters -> ``ExperimentConfig`` (built by
-  ``kdlib.paper_tables.sdp.experiment_config``; FPD with its Hourglass-8 teacher run first) -> the
-  numbers a table row reads (FPD's training time and GFLOPs include its teacher's, as in the
-  paper's Table 3). ``kit_tables`` assembles every table from the driver's cells and the run cache.
+"""Figures and tables of the SDP notebook (``notebooks/01_sdp.ipynb``): computed here, shown there.
+The experiment behind a table row is ``kdlib.paper_rows.sdp`` (``row_config`` / ``row_metrics``).
 
 - Fig. 4 of the SDP paper: the refined target (GT and soft heatmaps averaged with weight alpha,
   ``kdlib.methods.sdp.refined_target``) per keypoint on chosen samples, and the paper's observation
-  that occluded keypoints get lower peaks and wider activation than visible ones -- measured here
-  over a whole validation set (``soft_target_table`` / ``visibility_summary``; the claim's columns:
-  ``visibility_metrics`` / ``fig4_measurement``).
+  (Section 4.6) that occluded keypoints get lower peaks and wider activation than visible ones --
+  measured here over a whole validation set (``soft_target_table`` / ``visibility_summary``; the
+  claim's columns: ``visibility_metrics`` / ``fig4_measurement``).
 - How the soft target of one training sample evolves over epochs (snapshots the SDP method stores,
   ``SDP(track_index=...)``), with an ipywidgets slider.
 - L_sd over training with and without stepping, the learning rate on a second axis: the mechanism
   behind Eq. (4) (a lower lr makes consecutive models, hence teacher and student, more alike).
+- ``kit_tables`` / ``table_from_runs``: every table with the kit's numbers beside the paper's
+  (driver cells, else the run cache, else numbers measured in the notebook) and its claims ledger.
 """
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from kdlib.methods.fpd import KD_ALPHA
+from kdlib.experiment import ExperimentConfig, build_datasets, load_trained
+from kdlib.figures.common import claims_markdown, denormalize, is_synthpose, markdown_safe
 from kdlib.methods.sdp import ALPHA, DISTANCE, buffer_bytes, refined_target
-from kdlib.viz import denormalize
+from kdlib.paper_rows.sdp import cached_row_metrics
+from kdlib.paper_tables import evaluate_claim
+from kdlib.paper_tables.sdp import TABLES, experiment_config
+from kdlib.profiles import get_profile
+from kdlib.reproduce import (NOTEBOOKS_DIR, assemble_table, cell_done, cell_values, plan_cells,
+                             results_dir, with_derived)
+from kdlib.train.checkpoint import load_checkpoint
 
 VISIBILITY = {2: 'visible', 1: 'occluded'}      # COCO flags (records contract)
 
 
-# ----------------------------------------------------------------------------- runs
-
-def row_config(profile: str, network: str = 'sbl_r50', method: str = 'sdp', dataset: str = 'mpii',
-               seed: int = 0, alpha: float = ALPHA, s: int = DISTANCE, stepping: bool = True,
-               teacher: str = 'hourglass8', kd_alpha: float = KD_ALPHA, track_index: int = 0,
-               val_boxes: str = 'gt', host_buffer: bool = False):
-    """The ExperimentConfig of one table row from the notebook's papermill parameters
-    (``kdlib.paper_tables.sdp.experiment_config``: the paper's training settings on the ``paper`` /
-    ``gpu`` profiles, FPD's teacher, detector boxes, the host buffer)."""
-    from kdlib.paper_tables.sdp import experiment_config
-    return experiment_config(profile, seed, network, method, dataset, alpha, s, stepping, teacher,
-                             kd_alpha, val_boxes=val_boxes, host_buffer=host_buffer,
-                             track_index=track_index)
-
-
-def run_all(configs: dict, desc: str = 'runs') -> dict[str, dict]:
-    """``run_experiment`` on each {label: config} under one progress bar naming the current run
-    (cached runs return at once)."""
-    from tqdm.auto import tqdm
-    from kdlib.experiment import run_experiment
-    results = {}
-    with tqdm(configs.items(), desc=desc, total=len(configs)) as bar:
-        for label, cfg in bar:
-            bar.set_postfix_str(f'{label}: {cfg.method} {cfg.model}')
-            results[label] = run_experiment(cfg, show_progress=False)
-    return results
-
-
-def row_metrics(cfg, result: dict, teacher_results: list[dict] | None = None) -> dict[str, float]:
-    """Validation metrics + cost of a finished run, under the table columns' names.
-
-    ``train_time_s`` / ``train_time_h`` and ``GFLOPs`` (paper convention) include the teachers'
-    (FPD, Table 3); ``teacher_results`` defaults to running (i.e. reading the cache of) the
-    config's teachers.
-    """
-    from kdlib.experiment import run_experiment
-    metrics = {k: float(v) for k, v in result['metrics'].items()}
-    teachers = teacher_results if teacher_results is not None else \
-        [run_experiment(t, show_progress=False) for t in cfg.teachers.values()]
-    time_s = result['train_time_s'] + sum(t['train_time_s'] for t in teachers)
-    metrics.update(train_time_s=time_s, train_time_h=time_s / 3600,
-                   GFLOPs=result['gflops_paper'] + sum(t['gflops_paper'] for t in teachers),
-                   student_train_time_s=result['train_time_s'], params_M=result['params_M'])
-    return metrics
-
-
-def cached_row_metrics(cfg) -> dict[str, float] | None:
-    """``row_metrics`` of a run (and its teachers) already in the run cache, else None (never trains)."""
-    from kdlib.experiment import cached_result
-    result = cached_result(cfg)
-    teachers = [cached_result(t) for t in cfg.teachers.values()]
-    if result is None or any(t is None for t in teachers):
-        return None
-    return row_metrics(cfg, result, teachers)
-
+# ----------------------------------------------------------------------------- training logs
 
 def sd_balance_by_epoch(history: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     """The balance SDP actually trained with, per epoch, from the per-step log: mean L_gt (both
@@ -106,7 +60,6 @@ def sd_balance_by_epoch(history: pd.DataFrame, alpha: float = ALPHA) -> pd.DataF
 def buffer_report(result: dict, history: pd.DataFrame | None = None) -> pd.DataFrame:
     """Memory the SDP ring buffer held in a run (float32 estimate: crops, GT, soft targets,
     weights) at each distance it reached."""
-    from kdlib.experiment import ExperimentConfig
     cfg = ExperimentConfig.from_dict(result['config'])
     batch_size = cfg.resolved_profile()['batch_size']
     distances = sorted(set(history['distance'].astype(int))) if history is not None \
@@ -192,15 +145,12 @@ def visibility_metrics(table: pd.DataFrame) -> dict[str, float]:
 def gt_box_val_set(cfg):
     """The val split of ``cfg`` cropped from the GT boxes (detector boxes carry no keypoint labels,
     hence no visibility), with the run's own pipeline."""
-    from dataclasses import replace
-    from kdlib.experiment import build_datasets
     gt_cfg = replace(cfg, val_dataset_params={})
     return build_datasets(gt_cfg, gt_cfg.resolved_profile())[1]
 
 
 def fig4_measurement(cfg, result: dict, alpha: float = ALPHA, val_set=None) -> tuple[pd.DataFrame, dict]:
     """(keypoint table, ``visibility_metrics``) of a finished run on ``gt_box_val_set(cfg)``."""
-    from kdlib.experiment import load_trained
     val_set = gt_box_val_set(cfg) if val_set is None else val_set
     device = cfg.resolved_profile()['device']
     keypoints = soft_target_table(load_trained(result), val_set, alpha, device=device)
@@ -209,7 +159,6 @@ def fig4_measurement(cfg, result: dict, alpha: float = ALPHA, val_set=None) -> t
 
 def plot_visibility(table: pd.DataFrame):
     """Seaborn violins: refined-target peak and spread, occluded vs visible keypoints."""
-    import seaborn as sns
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     order = [v for v in ('visible', 'occluded') if v in set(table['visibility'])]
     for ax, col, label in zip(axes, ('peak_refined', 'spread_refined'),
@@ -249,7 +198,6 @@ def plot_refined_targets(model, dataset, indices, alpha: float = ALPHA, joints=N
 
 def load_sdp_state(run_dir: str | Path) -> tuple[pd.DataFrame, list[dict]]:
     """(per-step history, per-epoch snapshots) that an SDP run saved in ``run_dir/last.pt``."""
-    from kdlib.train.checkpoint import load_checkpoint
     state = load_checkpoint(Path(run_dir) / 'last.pt')
     extra = state.get('method', {}).get('_extra_state')
     if extra is None:
@@ -301,7 +249,6 @@ def plot_snapshot(snapshot: dict, joint: int | None = None):
 def snapshot_slider(snapshots: list[dict]):
     """ipywidgets slider over the stored epochs of ``snapshots`` (``plot_snapshot`` for each),
     labelled with the epoch counted from 1 -- the number the figure's title shows."""
-    import ipywidgets as widgets
     if not snapshots:
         raise ValueError('no snapshots: train SDP with track_index set to a training-set index')
 
@@ -316,11 +263,6 @@ def snapshot_slider(snapshots: list[dict]):
 
 # ----------------------------------------------------------------------------- tables
 
-def markdown_safe(text: str) -> str:
-    """``PCKh@0.5``-style names render as mailto links in notebook markdown: write '@' as an entity."""
-    return text.replace('@', '&#64;')
-
-
 def kit_tables(profile: str, names=None, seeds=None, measured: dict | None = None) -> list[dict]:
     """Each SDP table with the kit's numbers beside the paper's, and its claims ledger.
 
@@ -329,36 +271,24 @@ def kit_tables(profile: str, names=None, seeds=None, measured: dict | None = Non
     else from ``measured`` ({table: {row label: metrics}}, numbers this notebook computed for its
     own seed, e.g. Fig. 4's). Claims are judged on paired seeds; on SynthPose profiles each run
     row shows its paired effect over the table's baseline beside the paper's effect.
-    Returns [{name, title, frame, markdown, claims}].
+    Returns [{name, title, frame, markdown, claims, claims_markdown}] (``common.show_tables``).
     """
-    from kdlib.paper_tables import evaluate_claim
-    from kdlib.paper_tables.sdp import TABLES
-    from kdlib.profiles import get_profile
-    from kdlib.reproduce import assemble_table
     seeds = list(seeds if seeds is not None else get_profile(profile)['seeds'])
     out = []
     for name in names or TABLES:
         table = TABLES[name]
         per_seed = _kit_values(name, table, profile, seeds, (measured or {}).get(name, {}))
         frame, markdown = assemble_table(table, per_seed, relative=is_synthpose(profile))
-        claims = pd.DataFrame([evaluate_claim(c, per_seed) for c in table.claims])
+        claims = [evaluate_claim(c, per_seed) for c in table.claims]
         out.append(dict(name=name, title=markdown_safe(table.title), frame=frame,
-                        markdown=markdown_safe(markdown), claims=claims))
+                        markdown=markdown_safe(markdown), claims=pd.DataFrame(claims),
+                        claims_markdown=claims_markdown(claims)))
     return out
-
-
-def is_synthpose(profile: str) -> bool:
-    """Whether ``profile`` trains on SynthPose (tables then show effects, not absolute numbers)."""
-    from kdlib.profiles import get_profile
-    return get_profile(profile)['synthpose'] is not None
 
 
 def _kit_values(name: str, table, profile: str, seeds: list[int],
                 measured: dict) -> dict[str, dict[int, dict]]:
     """{row label: {seed: column values}}: driver cells, then the run cache, then ``measured``."""
-    import json
-    from kdlib.paper_tables.sdp import experiment_config
-    from kdlib.reproduce import NOTEBOOKS_DIR, cell_done, cell_values, plan_cells, results_dir, with_derived
     cells = plan_cells('sdp', NOTEBOOKS_DIR / '01_sdp.ipynb', {name: table}, profile, seeds,
                        results_dir(profile) / 'sdp')
     driver = {(label, c.params['seed']): c for c in cells for _, label in c.rows if cell_done(c)}
@@ -381,8 +311,6 @@ def table_from_runs(name: str, metrics_by_label: dict[str, dict], profile: str,
                     seed: int = 0) -> tuple[pd.DataFrame, str]:
     """One SDP table assembled from runs made in this notebook at one ``seed`` ({row label:
     row_metrics}); on SynthPose profiles each row's effect over the table's baseline."""
-    from kdlib.paper_tables.sdp import TABLES
-    from kdlib.reproduce import assemble_table, cell_values
     table = TABLES[name]
     per_seed = {row.label: {seed: cell_values(table, metrics_by_label[row.label])}
                 if row.label in metrics_by_label else {} for row in table.run_rows()}

@@ -1,4 +1,4 @@
-"""``python -m kdlib.bench train``: what training costs, measured side by side in one run.
+"""``python -m kdlib.benchmarks train``: what training costs, measured side by side in one run.
 
 1. Plain trainer: ``train_one_epoch`` with ``Supervised`` on the variant's SynthPose through the
    real DataLoader -> training images/s and the share of the epoch spent waiting for data.
@@ -359,7 +359,7 @@ def run_train(args) -> dict:
     cfg = TrainConfig(batch_size=args.batch_size or profile["batch_size"], device=device,
                       num_workers=profile["num_workers"] if args.workers is None else args.workers,
                       show_progress=False)
-    print(f"kdlib.bench train: variant {args.variant}, device {device}, {args.threads} thread(s), "
+    print(f"kdlib.benchmarks train: variant {args.variant}, device {device}, {args.threads} thread(s), "
           f"batch {cfg.batch_size}, input {tuple(profile['input_size']['coco'])}, models "
           f"'{profile['model_variant']}', load average {os.getloadavg()[0]:.2f}")
     plain = plain_throughput(profile, cfg, max(5, args.steps))

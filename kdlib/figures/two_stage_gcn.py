@@ -1,4 +1,5 @@
-"""Figures of the TwoStage-GCN notebook: what the IGP-GCN does to the frozen student's pose.
+"""Figures of the TwoStage-GCN notebook (``notebooks/02_two_stage_gcn.ipynb``): what the IGP-GCN
+does to the frozen student's pose.
 
     data = collect_refinements(refiner, val_set, teacher)   # one pass, no flip test
     plot_refinement(data, val_set, i)                       # P_init -> P_1 -> P_2 -> P_3 on a crop
@@ -12,14 +13,17 @@ All coordinates are input-crop pixels; errors are measured against the ground-tr
 """
 from __future__ import annotations
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 import torch
+from IPython.display import display
 from torch.utils.data import DataLoader, Subset
 
-from kdlib.models.igp_gcn import simcc_argmax
-from kdlib.viz import denormalize, draw_pose, grid
+from kdlib.figures.common import denormalize, draw_pose, grid
+from kdlib.models.igp_gcn import simcc_argmax, skeleton_adjacency
 
 OCCLUDED, VISIBLE = 1, 2                       # COCO visibility flags
 
@@ -105,7 +109,6 @@ def joint_errors(data: dict, skeleton) -> pd.DataFrame:
 
 def plot_joint_errors(errors: pd.DataFrame):
     """Seaborn bars: error per joint type before/after refinement, visible vs occluded panels."""
-    import seaborn as sns
     order = list(dict.fromkeys(errors['joint']))
     kinds = [v for v in ('visible', 'occluded') if (errors['visibility'] == v).any()]
     g = sns.catplot(data=errors, x='joint', y='error_px', hue='stage', col='visibility',
@@ -134,7 +137,6 @@ def _mean_gt_pose(data: dict) -> np.ndarray:
 def plot_graph(skeleton, data: dict | None = None, adjacency=None):
     """The GCN's graph: its adjacency matrix A (with self loops) and the edges drawn on the mean
     labelled pose (or on a circle when `data` is None)."""
-    from kdlib.models.igp_gcn import skeleton_adjacency
     adj = skeleton_adjacency(skeleton.limbs, skeleton.num_joints).numpy() if adjacency is None \
         else np.asarray(adjacency)
     fig, (ax_a, ax_g) = plt.subplots(1, 2, figsize=(10, 4.5))
@@ -182,8 +184,6 @@ def plot_feature_levels(refiner, dataset, index: int):
 
 def refinement_browser(data: dict, dataset):
     """ipywidgets: validation people sorted by how far the GCN moved them (largest first)."""
-    import ipywidgets as widgets
-    from IPython.display import display
     order = np.argsort(-data['moved'])
     slider = widgets.IntSlider(0, 0, len(order) - 1, description='rank', continuous_update=False)
     teacher = widgets.Checkbox(value=data['teacher'] is not None, description='teacher pose')

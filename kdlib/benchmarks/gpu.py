@@ -1,4 +1,4 @@
-"""``python -m kdlib.bench gpu``: what the GPU path gives each network, measured side by side in one run.
+"""``python -m kdlib.benchmarks gpu``: what the GPU path gives each network, measured side by side in one run.
 
 Per network of the papers (``NETWORKS``), at the papers' input size and batch size, plain
 supervised training through the trainer's own code (``_prepare``: channels_last weights,
@@ -211,7 +211,7 @@ def run_gpu(args) -> int:
     if args.device is None and torch.cuda.is_available():
         args.device = "cuda"
     if args.device is None or (args.device.startswith("cuda") and not torch.cuda.is_available()):
-        print("kdlib.bench gpu: no GPU here (torch.cuda.is_available() is False): nothing measured.\n"
+        print("kdlib.benchmarks gpu: no GPU here (torch.cuda.is_available() is False): nothing measured.\n"
               "On a machine with one, this command measures:")
         describe_plan(rows, args)
         return 0
@@ -220,7 +220,7 @@ def run_gpu(args) -> int:
     profile = get_profile(args.profile)
     args.workers = profile["num_workers"] if args.workers is None else args.workers
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"kdlib.bench gpu: {name}, torch {torch.__version__}, {args.workers} DataLoader workers")
+    print(f"kdlib.benchmarks gpu: {name}, torch {torch.__version__}, {args.workers} DataLoader workers")
     describe_plan(rows, args)
     results = [measure_network(row, profile, args) for row in rows]
     report(results, args.modes)
@@ -254,7 +254,7 @@ def _add_arguments(p) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kdlib.train.gpu_bench",
+    parser = argparse.ArgumentParser(prog="python -m kdlib.benchmarks gpu",
                                      description=__doc__.split("\n")[0])
     _add_arguments(parser)
     args = parser.parse_args(argv)

@@ -1,0 +1,3 @@
+from kdlib.benchmarks import main
+
+raise SystemExit(main())

@@ -1,0 +1,225 @@
+"""What every paper notebook draws and shows: poses, heatmap overlays, SimCC labels, the runs of a
+training cell, and a paper's tables with their claims ledger.
+
+    fig, axes = grid(2, 3)
+    draw_pose(image, joints, SKELETONS['coco'], ax=axes[0])
+    overlay_heatmaps(sample_image, sample['heatmap'], ax=axes[1])
+    plot_simcc(sample['simcc_x'], sample['simcc_y'], joint=9, ax=axes[2])
+    results = run_all({'Baseline': cfg_a, 'SDP': cfg_b})        # one line per run
+    show_tables(table_items(paper.TABLES, paper.kit_results, profile, seeds))
+
+Images are ImageNet-normalised (3, H, W) samples (``kdlib.data.topdown``) or (H, W, 3) uint8;
+joints are (K, 2) or (K, 3) input-crop pixels (x, y, visibility or score). Colours follow the
+skeleton's sides: left blue, right orange, centre green.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import cv2
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+from matplotlib.ticker import AutoLocator
+
+from kdlib.data.topdown import IMAGENET_MEAN, IMAGENET_STD
+from kdlib.experiment import cached_result, run_experiment
+from kdlib.paper_tables import evaluate_claim
+from kdlib.profiles import get_profile
+from kdlib.reproduce import assemble_table
+
+SIDE_COLOURS = {'left': '#1f77b4', 'right': '#ff7f0e', 'centre': '#2ca02c'}
+
+__all__ = ['grid', 'to_numpy', 'denormalize', 'draw_pose', 'draw_box', 'overlay_heatmaps',
+           'plot_simcc', 'markdown_safe', 'claims_markdown', 'is_synthpose', 'run_all',
+           'table_items', 'show_tables']
+
+
+# ----------------------------------------------------------------------------- drawing
+
+def grid(nrows: int, ncols: int, size: float = 3.0):
+    """(fig, flat list of axes) with image-friendly defaults (no ticks)."""
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 1.1), squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig, list(axes.flat)
+
+
+def to_numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if hasattr(x, 'detach') else np.asarray(x)
+
+
+def denormalize(image) -> np.ndarray:
+    """(3, H, W) ImageNet-normalised float (numpy or torch) -> (H, W, 3) uint8 RGB."""
+    rgb = to_numpy(image).transpose(1, 2, 0) * IMAGENET_STD + IMAGENET_MEAN
+    return np.clip(rgb * 255, 0, 255).astype(np.uint8)
+
+
+def _side(name: str) -> str:
+    return 'left' if name.startswith('left_') else 'right' if name.startswith('right_') else 'centre'
+
+
+def _as_image(image) -> np.ndarray:
+    img = to_numpy(image)
+    return denormalize(img) if img.ndim == 3 and img.shape[0] == 3 else img
+
+
+def draw_pose(image, joints, skeleton, ax=None, min_visibility: float = 0.0, title: str | None = None,
+              linewidth: float = 2.0, marker_size: float = 16.0, alpha: float = 1.0):
+    """Image with the skeleton's limbs and joints; joints (K, 2) or (K, 3) (x, y, visibility/score).
+
+    Joints with third column <= min_visibility are not drawn (COCO flag 0 = unlabelled).
+    `image` may be (H, W, 3) uint8 or a normalised (3, H, W) sample image.
+    """
+    ax = ax or plt.gca()
+    if image is not None:
+        img = _as_image(image)
+        ax.imshow(img)
+        ax.set_xlim(-0.5, img.shape[1] - 0.5)            # joints outside the crop stay outside
+        ax.set_ylim(img.shape[0] - 0.5, -0.5)
+    joints = to_numpy(joints)
+    shown = joints[:, 2] > min_visibility if joints.shape[1] > 2 else np.ones(len(joints), bool)
+    for a, b in skeleton.limbs:
+        if shown[a] and shown[b]:
+            side = _side(skeleton.joint_names[a]) if _side(skeleton.joint_names[a]) != 'centre' \
+                else _side(skeleton.joint_names[b])
+            ax.plot(joints[[a, b], 0], joints[[a, b], 1], color=SIDE_COLOURS[side],
+                    linewidth=linewidth, alpha=alpha)
+    colours = [SIDE_COLOURS[_side(n)] for n in skeleton.joint_names]
+    ax.scatter(joints[shown, 0], joints[shown, 1], s=marker_size, alpha=alpha,
+               c=[c for c, s in zip(colours, shown) if s], edgecolors='white', linewidths=0.5, zorder=3)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def draw_box(ax, bbox, colour: str = 'yellow', label: str | None = None):
+    """An (x, y, w, h) rectangle, optionally labelled."""
+    x, y, w, h = (float(v) for v in bbox)
+    ax.add_patch(plt.Rectangle((x, y), w, h, fill=False, edgecolor=colour, linewidth=1.2))
+    if label:
+        ax.text(x, y - 2, label, color=colour, fontsize=7)
+
+
+def overlay_heatmaps(image, heatmaps, ax=None, alpha: float = 0.55, joint: int | None = None,
+                     cmap: str = 'jet', title: str | None = None):
+    """Heatmaps (K, h, w) -- their max over joints, or one `joint` -- upsampled onto the image."""
+    ax = ax or plt.gca()
+    img = _as_image(image)
+    hm = to_numpy(heatmaps)
+    hm = hm[joint] if joint is not None else hm.max(axis=0)                 # (h, w)
+    hm = cv2.resize(hm.astype(np.float32), (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+    ax.imshow(img)
+    ax.imshow(hm, cmap=cmap, alpha=alpha, vmin=0, vmax=max(float(hm.max()), 1e-6))
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_simcc(simcc_x, simcc_y, joint: int, split_ratio: float = 2.0, ax=None,
+               title: str | None = None):
+    """The two 1D SimCC labels (or predicted distributions) of one joint, against input pixels."""
+    ax = ax or plt.gca()
+    sx, sy = to_numpy(simcc_x)[joint], to_numpy(simcc_y)[joint]
+    ax.plot(np.arange(len(sx)) / split_ratio, sx, label='x bins')
+    ax.plot(np.arange(len(sy)) / split_ratio, sy, label='y bins')
+    ax.set_xlabel('input pixel')
+    ax.legend(fontsize=8)
+    ax.xaxis.set_major_locator(AutoLocator())          # `grid` removed the ticks
+    ax.yaxis.set_major_locator(AutoLocator())
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+# ----------------------------------------------------------------------------- runs of a cell
+
+def run_all(configs: dict, metric: str | None = None) -> dict[str, dict]:
+    """``run_experiment`` on each {label: ExperimentConfig}, in order; returns {label: result}.
+
+    Each run that trains shows the trainer's one progress bar, named after its model, method and
+    seed (``TrainConfig.progress_label``), kept on screen; a cached run returns at once. After
+    each run one line says which it was, how long it took and its validation ``metric`` (default:
+    'Mean' for PCKh datasets, else 'AP')."""
+    results = {}
+    for label, cfg in configs.items():
+        cached, start = cached_result(cfg) is not None, time.perf_counter()
+        results[label] = result = run_experiment(cfg)
+        metrics = result['metrics']
+        name = metric or ('Mean' if 'Mean' in metrics else 'AP')
+        value = metrics.get(name, float('nan'))
+        how = 'cached' if cached else f'trained in {time.perf_counter() - start:.0f} s'
+        print(f'{label}: {cfg.model} / {cfg.method}, seed {cfg.seed}: {name} {value:.2f} ({how})')
+    return results
+
+
+# ----------------------------------------------------------------------------- tables
+
+_AT_NAME = re.compile(r'(?<![`\w.])(\w+@\d*\.?\d+)')          # PCKh@0.5, Mean@0.1, PCK@0.1
+
+
+def markdown_safe(text: str) -> str:
+    """Names with '@' (``PCKh@0.5``, ``Mean@0.1``) in backticks: Jupyter's markdown renders a bare
+    'PCKh@0.5' as a mailto: link. Names already in backticks are left alone."""
+    parts = text.split('`')
+    parts[::2] = [_AT_NAME.sub(r'`\1`', p) for p in parts[::2]]     # outside code spans only
+    return '`'.join(parts)
+
+
+def claims_markdown(claims: list[dict]) -> str:
+    """A claims ledger as a markdown table: claim, verdict, detail, in full (no truncation)."""
+    if not len(claims):
+        return ''
+    lines = ['| Claim | Verdict | Detail |', '|---|---|---|']
+    lines += [f"| {c['claim']} | **{c['status']}** | {c['detail']} |" for c in claims]
+    return markdown_safe('\n'.join(lines))
+
+
+def is_synthpose(profile: str) -> bool:
+    """Whether ``profile`` trains on SynthPose (tables then show effects, not absolute numbers)."""
+    return get_profile(profile)['synthpose'] is not None
+
+
+def table_items(tables: dict, kit_results, profile: str, seeds, names=None) -> list[dict]:
+    """Each table of ``tables`` ({name: Table}) with the kit's numbers beside the paper's and its
+    claims ledger judged on paired seeds (``kdlib.paper_tables.evaluate_claim``).
+
+    ``kit_results(name, profile, seeds) -> {row label: {seed: values}}`` reads what the run cache
+    (or the driver) holds; nothing trains. On SynthPose profiles each run row shows its paired
+    effect over the table's baseline (``kdlib.reproduce.assemble_table(relative=True)``).
+    Returns [{name, title, frame, markdown, claims (DataFrame), claims_markdown}]."""
+    out = []
+    for name in names or tables:
+        table = tables[name]
+        per_seed = kit_results(name, profile, seeds)
+        frame, markdown = assemble_table(table, per_seed, relative=is_synthpose(profile))
+        claims = [evaluate_claim(c, per_seed) for c in table.claims]
+        found = sum(1 for row in table.run_rows() if per_seed.get(row.label))
+        out.append(dict(name=name, title=markdown_safe(f'{table.title} -- kit rows found: {found} of '
+                                                       f'{len(table.run_rows())}'),
+                        frame=frame, markdown=markdown_safe(markdown), claims=pd.DataFrame(claims),
+                        claims_markdown=claims_markdown(claims)))
+    return out
+
+
+def show_tables(items: list[dict]) -> None:
+    """Display each table item (``table_items``, or a paper module's ``kit_tables``): its title,
+    the markdown table, then its claims ledger in full."""
+    for item in items:
+        display(Markdown(f"### {item['title']}\n\n{item['markdown']}\n\n{item.get('claims_markdown', '')}"))
+
+
+def noisy_predictions(records, noise: float, rng):
+    """Predictions for notebook 00's metric demo: each person's ground-truth joints plus Gaussian
+    noise of standard deviation ``noise`` x the person's size (sqrt of the box area); unlabelled
+    joints at the box centre. Returns (coords (N, K, 2), scores (N, K) of ones, indices (N,))."""
+    coords = np.stack([r['joints'][:, :2] for r in records]).astype(np.float64)
+    size = np.array([np.sqrt(r['bbox'][2] * r['bbox'][3]) for r in records])
+    for c, r in zip(coords, records):
+        x, y, w, h = r['bbox']
+        c[r['joints'][:, 2] <= 0] = (x + w / 2, y + h / 2)
+    coords += rng.normal(0, 1, coords.shape) * (noise * size)[:, None, None]
+    return coords, np.ones(coords.shape[:2]), np.arange(len(records))

@@ -1,0 +1,52 @@
+"""`python -m kdlib.reproduce <paper> --plan`: the runs a table needs and what they cost, before
+anything trains (each paper module's `row_runs`, the papers interface)."""
+import importlib
+
+import pytest
+
+from kdlib.experiment import config_hash
+from kdlib.plan import QUOTED_TRAIN_SAMPLES, plan, planned_runs
+from kdlib.reproduce import PAPERS, main
+
+
+@pytest.mark.parametrize('paper', [p for p, (_, m) in PAPERS.items() if m])
+def test_every_row_of_every_table_has_its_runs(paper):
+    module = importlib.import_module(PAPERS[paper][1])
+    for table in module.TABLES.values():
+        for row in table.run_rows():
+            runs = module.row_runs('smoke', 1, **row.params)
+            assert 'row' in runs and list(runs)[-1] == 'row', row.label       # dependencies first
+            assert len({config_hash(c) for c in runs.values()}) == len(runs)    # each run once
+
+
+def test_plan_lists_each_run_once_teachers_first_and_costs_them():
+    table, configs = planned_runs('ekr', 'smoke', ['headline'], [0, 1])
+    assert len(table) == 5                       # 2 baselines, 2 EKR students, 1 shared teacher
+    teacher = table[table['method'] == 'supervised'].query('model == "hrnet_w32"')
+    assert len(teacher) == 1 and table.index.get_loc(teacher.index[0]) < \
+        table.index.get_loc(table[table['method'] == 'ekr'].index[0])
+    assert set(configs) == set(table.index)
+    costed = plan('ekr', 'smoke', ['headline'], [0])
+    assert (costed['step s'] > 0).all() and (costed['device-hours'] > 0).all()
+    assert (costed['steps'] == costed['epochs'] * -(-costed['train samples'] // costed['batch'])).all()
+
+
+def test_paper_profile_plan_quotes_missing_dataset_sizes(capsys):
+    table = plan('sdp', 'paper', ['table2'], [0], measure=False)      # COCO is not on this disk
+    assert set(table['samples from']) == {'quoted'}
+    assert set(table['train samples']) == {QUOTED_TRAIN_SAMPLES['coco']}
+    assert (table['epochs'] >= 140).all()                            # the papers' schedules
+    main(['ekr', '--profile', 'smoke', '--table', 'headline', '--seeds', '1', '--plan'])
+    out = capsys.readouterr().out
+    assert 'device-hours' in out and 'measured on cpu' in out
+
+
+def test_paper_profile_distils_from_the_releases_and_names_missing_files(tmp_path, monkeypatch):
+    """`--profile paper`: the teachers the papers took from a release are that release
+    (kdlib.teachers.RELEASED), listed as files (present or MISSING), never as training runs."""
+    monkeypatch.setenv('KDLIB_WEIGHTS', str(tmp_path))
+    table = plan('elpn_mapd', 'paper', ['table6'], [0], measure=False)
+    released = table[table['method'].str.startswith('released')]
+    assert len(released) == 1 and released['model'].iloc[0] == 'hrnet_w32'
+    assert 'MISSING' in released['method'].iloc[0] and 'pose_hrnet_w32_256x256.pth' in released['method'].iloc[0]
+    assert not ((table['model'] == 'hrnet_w32') & (table['epochs'] > 0)).any()   # no teacher trained
