@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -143,7 +144,14 @@ def run_all(configs: list[ExperimentConfig], jobs: int = 1) -> dict[str, dict]:
              for h, c in unique.items()}
     threads = max(1, (os.cpu_count() or 1) // jobs)
     out, running = {}, {}
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    if jobs == 1:                       # in this process (a notebook kernel: no fork after OpenMP)
+        for h in sorted(unique, key=lambda h: not any(h in n for n in needs.values())):
+            result = run_experiment(unique[h], show_progress=True)
+            out[h] = {"metrics": result["metrics"], "history": result.get("history", []),
+                      "train_time_s": result.get("train_time_s"), "wall_s": None}
+        return out
+    # spawn, not fork: a forked child of a process whose OpenMP pool is running can deadlock
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         while len(out) < len(unique):
             ready = [h for h in unique if h not in out and h not in running.values() and needs[h] <= set(out)]
             ready.sort(key=lambda h: not any(h in n for n in needs.values()))   # teachers first
