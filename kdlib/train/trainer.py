@@ -150,15 +150,7 @@ def make_loader(dataset, cfg: TrainConfig, epoch: int, train: bool, info: ddp.Di
     generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
     return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, drop_last=train,
                       num_workers=cfg.num_workers, pin_memory=cfg.device.startswith("cuda"),
-                      persistent_workers=persistent and cfg.num_workers > 0, generator=generator,
-                      worker_init_fn=_single_threaded_opencv if cfg.num_workers > 0 else None)
-
-
-def _single_threaded_opencv(_worker_id: int) -> None:
-    """N loader workers must not each start OpenCV's full thread pool (OpenMMLab configs:
-    ``opencv_num_threads = 0``, to avoid the system being overloaded)."""
-    import cv2
-    cv2.setNumThreads(1)
+                      persistent_workers=persistent and cfg.num_workers > 0, generator=generator)
 
 
 def _check_finite(terms: dict, epoch: int, step: int) -> torch.Tensor:
