@@ -192,13 +192,18 @@ def file_lock(path: Path, blocking: bool = True):
 
 
 # ----------------------------------------------------------------------------- builders
+def input_size_for(cfg: ExperimentConfig, profile: dict, dataset: str | None = None) -> tuple[int, int]:
+    """(H, W) of ``cfg``'s crops of ``dataset`` (default ``cfg.dataset``): its own override, else the
+    profile's size for that dataset, else the profile's ``default``."""
+    sizes = profile["input_size"]
+    return tuple(cfg.input_size or sizes.get(dataset or cfg.dataset, sizes["default"]))
+
+
 def pipeline_config(cfg: ExperimentConfig, profile: dict, dataset: str, train: bool):
     from kdlib.data import PipelineConfig
     from kdlib.data.topdown import PAPER_PIPELINES
-    sizes = profile["input_size"]
-    input_size = cfg.input_size or sizes.get(dataset, sizes["default"])
     base = dict(PAPER_PIPELINES.get(dataset, {}))
-    base.update(input_size=tuple(input_size), targets=HEAD_TARGETS[cfg.head], train=train)
+    base.update(input_size=input_size_for(cfg, profile, dataset), targets=HEAD_TARGETS[cfg.head], train=train)
     base.update(cfg.pipeline)
     return PipelineConfig(**base)
 

@@ -33,7 +33,7 @@ def planned_runs(paper: str, profile: str, tables: list[str] | None = None,
                  seeds: list[int] | None = None) -> tuple[pd.DataFrame, dict]:
     """One row per distinct run the cells of ``tables`` x ``seeds`` need, in training order, and
     the configs by run hash."""
-    from kdlib.experiment import config_hash
+    from kdlib.experiment import config_hash, input_size_for
     from kdlib.models.pretrained import CheckpointRef
     from kdlib.profiles import get_profile
     from kdlib.paper_tables import PAPERS
@@ -60,7 +60,7 @@ def planned_runs(paper: str, profile: str, tables: list[str] | None = None,
                     if key in seen:
                         continue
                     p = cfg.resolved_profile()
-                    size = tuple(cfg.input_size or p["input_size"].get(cfg.dataset, p["input_size"]["default"]))
+                    size = input_size_for(cfg, p)
                     seen[key] = cfg
                     rows.append({"cell": f"{name} / {row.label} / seed {seed}", "run": run_name, "hash": key,
                                  "model": cfg.model, "head": cfg.head, "method": cfg.method,
@@ -87,10 +87,11 @@ def train_samples(profile: str, dataset: str) -> tuple[int | None, str]:
 def step_seconds(cfg, device: str | None = None, warmup: int = 1, steps: int = 3) -> float:
     """Median seconds of one training step of ``cfg``'s student with random inputs (+ teachers'
     forwards), on ``device`` (default: the profile's)."""
+    from kdlib.experiment import input_size_for
     from kdlib.models import build_model
     p = cfg.resolved_profile()
     device = device or p["device"]
-    size = tuple(cfg.input_size or p["input_size"].get(cfg.dataset, p["input_size"]["default"]))
+    size = input_size_for(cfg, p)
     joints = 17
     extra = {k: v for k, v in cfg.model_params.items() if k != "pretrained"}   # no weight files needed
     student = build_model(cfg.model, num_joints=joints, head=cfg.head, input_size=size,

@@ -58,8 +58,9 @@ def teacher_run(cfg: ExperimentConfig, released_on_paper: bool = True) -> Experi
     """``cfg`` (a supervised run of the teacher network) as the table's teacher: on the ``paper``
     profile its release where one is registered (``released_on_paper``); otherwise a run at seed
     ``TEACHER_SEED`` for the profile's ``teacher_epochs`` unless ``cfg`` fixes its epochs."""
-    if released_on_paper and cfg.profile == "paper" and released(cfg) is not None:
-        return released(cfg)
+    release = released(cfg) if released_on_paper and cfg.profile == "paper" else None
+    if release is not None:
+        return release
     cfg = dataclasses.replace(cfg, seed=TEACHER_SEED)
     if cfg.epochs is not None or "epochs" in cfg.profile_overrides:
         return cfg                                  # the recipe's own schedule (paper profile)

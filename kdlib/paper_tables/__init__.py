@@ -326,7 +326,7 @@ def with_dependencies(runs: dict) -> dict:
         if key in seen:
             return
         for teacher_name, teacher in cfg.teachers.items():
-            visit(f"{name}/{teacher_name}" if teacher_name != "teacher" else f"{name}/teacher", teacher)
+            visit(f"{name}/{teacher_name}", teacher)
         if cfg.init_from is not None:
             visit(f"{name}/init", cfg.init_from)
         seen.add(key)

@@ -125,14 +125,17 @@ PAIRINGS = {
 
 
 # ------------------------------------------------------------------------------- running
+def _essentials(result: dict) -> dict:
+    """What the study reads of a run's result (no weights, picklable)."""
+    return {"metrics": result["metrics"], "history": result.get("history", []),
+            "train_time_s": result.get("train_time_s")}
+
+
 def _run_one(cfg_dict: dict, threads: int) -> dict:
-    """One run in a worker process (``threads`` torch threads); the result without weights."""
+    """One run in a worker process (``threads`` torch threads)."""
     import torch
     torch.set_num_threads(threads)
-    start = time.perf_counter()
-    result = run_experiment(ExperimentConfig.from_dict(cfg_dict), show_progress=False)
-    return {"metrics": result["metrics"], "history": result.get("history", []),
-            "train_time_s": result.get("train_time_s"), "wall_s": time.perf_counter() - start}
+    return _essentials(run_experiment(ExperimentConfig.from_dict(cfg_dict), show_progress=False))
 
 
 def run_all(configs: list[ExperimentConfig], jobs: int = 1) -> dict[str, dict]:
@@ -144,17 +147,19 @@ def run_all(configs: list[ExperimentConfig], jobs: int = 1) -> dict[str, dict]:
              for h, c in unique.items()}
     threads = max(1, (os.cpu_count() or 1) // jobs)
     out, running = {}, {}
+    needed = set().union(*needs.values())
+
+    def teachers_first(h):
+        return h not in needed
     if jobs == 1:                       # in this process (a notebook kernel: no fork after OpenMP)
-        for h in sorted(unique, key=lambda h: not any(h in n for n in needs.values())):
-            result = run_experiment(unique[h], show_progress=True)
-            out[h] = {"metrics": result["metrics"], "history": result.get("history", []),
-                      "train_time_s": result.get("train_time_s"), "wall_s": None}
+        for h in sorted(unique, key=teachers_first):
+            out[h] = _essentials(run_experiment(unique[h], show_progress=True))
         return out
     # spawn, not fork: a forked child of a process whose OpenMP pool is running can deadlock
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         while len(out) < len(unique):
             ready = [h for h in unique if h not in out and h not in running.values() and needs[h] <= set(out)]
-            ready.sort(key=lambda h: not any(h in n for n in needs.values()))   # teachers first
+            ready.sort(key=teachers_first)
             for h in ready[:jobs - len(running)]:
                 running[pool.submit(_run_one, dataclasses.asdict(unique[h]), threads)] = h
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
