@@ -10,7 +10,8 @@ The data flow, from the embedded dataset to the report (each line names its modu
 6. ``train.trainer``      fits a student (AMP, DDP, EMA, atomic resumable checkpoints);
 7. ``decode`` + ``evaluation``  decode each head as its reference code does, score with pycocotools / PCKh;
 8. ``experiment``         one cached, hashed run per ``ExperimentConfig`` (``profiles`` sets the scale);
-9. ``paper_tables``       each paper's tables and claims; ``figures`` draws what its notebook shows;
+9. ``paper_tables``       each paper's tables and claims, and its runs: ``row_runs`` / ``row_metrics``;
+                          ``figures`` draws what its notebook shows and its tables (``table_items``);
 10. ``reproduce``         runs the notebooks' cells with papermill and writes ``results/<profile>/REPORT.md``.
 
 Around them: ``benchmarks`` (data / train / GPU ratios) and ``studies`` (calibration, difficulty).

@@ -388,7 +388,7 @@ def build_run(cfg: ExperimentConfig, teacher_results: dict, init_result: dict | 
 
 
 def _train(cfg: ExperimentConfig, run_dir: Path, teacher_results: dict, init_result: dict | None,
-           show_progress: bool = True) -> dict:
+           show_progress: bool = True, cell_bar=None) -> dict:
     """Build data, teachers, student and method; fit; return the result dict (not yet stored)."""
     from kdlib.models import summary
     run = build_run(cfg, teacher_results, init_result)
@@ -396,7 +396,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, teacher_results: dict, init_res
     tcfg.show_progress = tcfg.show_progress and show_progress
     tcfg.progress_label = f"{cfg.model} {cfg.method} seed {cfg.seed}"
     out = fit(run.student, run.method, run.train_set, run.val_set, tcfg, run_dir, run.teachers,
-              config=asdict(cfg))
+              config=asdict(cfg), cell_bar=cell_bar)
     cost = summary(run.student.to("cpu").eval(), run.input_size)
     return {"config": asdict(cfg), "hash": run_dir.name, "metrics": out["metrics"],
             "best": out["best"], "history": out["history"], "train_time_s": out["train_time_s"],
@@ -479,13 +479,14 @@ def _isolate_corrupt_checkpoint(run_dir: Path) -> None:
             quarantine(path, err.problem)
 
 
-def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
+def run_experiment(cfg: ExperimentConfig, show_progress: bool = True, cell_bar=None) -> dict:
     """Train ``cfg`` (teachers / init first) unless its cached result exists; return the result.
 
     Result: ``metrics`` (validation split, final weights), ``best`` (best validation epoch),
     ``params_M``/``gflops_paper``/``gflops_true`` (``kdlib.models.summary``), ``train_time_s``
     (summed over epochs, across resumes), ``run_dir``, ``checkpoint``, ``config``, ...
-    A ``CheckpointRef`` (a released teacher) needs no run: it is returned as it is.
+    A ``CheckpointRef`` (a released teacher) needs no run: it is returned as it is. ``cell_bar``:
+    a bar counting runs that each run this trains advances (``kdlib.train.trainer.fit``).
     """
     if not isinstance(cfg, (ExperimentConfig, CheckpointRef)):
         raise TypeError(f"run_experiment expects an ExperimentConfig or a CheckpointRef, got {type(cfg).__name__}")
@@ -494,14 +495,14 @@ def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
         raise FileNotFoundError("missing weight files; nothing was trained:\n- " + "\n- ".join(missing))
     if isinstance(cfg, CheckpointRef):
         return cfg
-    teacher_results = {name: run_experiment(t, show_progress) for name, t in cfg.teachers.items()}
-    init_result = run_experiment(cfg.init_from, show_progress) if cfg.init_from else None
+    teacher_results = {name: run_experiment(t, show_progress, cell_bar) for name, t in cfg.teachers.items()}
+    init_result = run_experiment(cfg.init_from, show_progress, cell_bar) if cfg.init_from else None
     run_dir = run_dir_of(cfg)
     if ddp.launched_by_torchrun():        # the launching process holds the lock (and checked)
         result = read_json(run_dir / "result.json", _result_problem)
         if result is not None:
             return result
-        return _train_and_store(cfg, run_dir, teacher_results, init_result, show_progress)
+        return _train_and_store(cfg, run_dir, teacher_results, init_result, show_progress, cell_bar)
     with file_lock(run_dir.parent / f"{run_dir.name}.lock"):
         result = stored_result(run_dir)
         if result is not None:
@@ -511,11 +512,11 @@ def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
         nproc = _wants_torchrun(cfg, cfg.resolved_profile())
         if nproc:
             return _launch_torchrun(cfg, run_dir, nproc)
-        return _train_and_store(cfg, run_dir, teacher_results, init_result, show_progress)
+        return _train_and_store(cfg, run_dir, teacher_results, init_result, show_progress, cell_bar)
 
 
-def _train_and_store(cfg, run_dir, teacher_results, init_result, show_progress) -> dict:
-    result = _train(cfg, run_dir, teacher_results, init_result, show_progress)
+def _train_and_store(cfg, run_dir, teacher_results, init_result, show_progress, cell_bar=None) -> dict:
+    result = _train(cfg, run_dir, teacher_results, init_result, show_progress, cell_bar)
     if ddp.current().is_main:
         _store(run_dir, result)
     ddp.barrier()

@@ -16,7 +16,6 @@ papers' COCO and MPII sizes are used, marked as quoted.
 """
 from __future__ import annotations
 
-import importlib
 import math
 import time
 
@@ -29,15 +28,36 @@ import torch
 QUOTED_TRAIN_SAMPLES = {"coco": 149_813, "mpii": 22_246}
 
 
+PLAN_COLUMNS = ("model", "head", "method", "dataset", "teachers", "epochs", "batch", "input")
+
+
+def describe_run(cfg) -> dict:
+    """What a run is, in one row: network, head, method (+ its parameters), student builder,
+    dataset, number of teachers, resolved epochs / batch / input size / learning rate; a
+    released teacher (``CheckpointRef``): its network and whether its file is present."""
+    from kdlib.experiment import input_size_for
+    from kdlib.models.pretrained import CheckpointRef
+    if isinstance(cfg, CheckpointRef):
+        state = "present" if cfg.problem() is None else "MISSING " + str(cfg.file())
+        return {"model": cfg.model, "head": cfg.head, "method": f"released: {state}", "method_params": {},
+                "builder": "", "dataset": "", "teachers": 0, "epochs": 0, "batch": 0,
+                "input": cfg.input_size, "lr": None}
+    p = cfg.resolved_profile()
+    return {"model": cfg.model, "head": cfg.head, "method": cfg.method, "method_params": cfg.method_params,
+            "builder": cfg.student_builder, "dataset": cfg.dataset, "teachers": len(cfg.teachers),
+            "epochs": p["epochs"], "batch": p["batch_size"], "input": input_size_for(cfg, p),
+            "lr": cfg.lr or "recipe"}
+
+
 def planned_runs(paper: str, profile: str, tables: list[str] | None = None,
                  seeds: list[int] | None = None) -> tuple[pd.DataFrame, dict]:
     """One row per distinct run the cells of ``tables`` x ``seeds`` need, in training order, and
     the configs by run hash."""
-    from kdlib.experiment import config_hash, input_size_for
+    from kdlib.experiment import config_hash
     from kdlib.models.pretrained import CheckpointRef
+    from kdlib.paper_tables import paper_module
     from kdlib.profiles import get_profile
-    from kdlib.paper_tables import PAPERS
-    module = importlib.import_module(PAPERS[paper][1])
+    module = paper_module(paper)
     names = tables or [module.HEADLINE]
     seeds = list(seeds if seeds is not None else get_profile(profile)["seeds"])
     rows, seen = [], {}
@@ -45,27 +65,14 @@ def planned_runs(paper: str, profile: str, tables: list[str] | None = None,
         for row in module.TABLES[name].run_rows():
             for seed in seeds:
                 for run_name, cfg in module.row_runs(profile, seed, **row.params).items():
-                    if isinstance(cfg, CheckpointRef):        # a release: loaded, not trained
-                        key = f"file:{cfg.path}"
-                        if key not in seen:
-                            seen[key] = cfg
-                            rows.append({"cell": f"{name} / {row.label} / seed {seed}", "run": run_name,
-                                         "hash": key, "model": cfg.model, "head": cfg.head,
-                                         "method": "released: " + ("present" if cfg.problem() is None
-                                                                   else "MISSING " + str(cfg.file())),
-                                         "dataset": "", "teachers": 0, "epochs": 0, "batch": 0,
-                                         "input": cfg.input_size})
-                        continue
-                    key = config_hash(cfg)
+                    # a release is loaded, not trained: listed once per file
+                    key = f"file:{cfg.path}" if isinstance(cfg, CheckpointRef) else config_hash(cfg)
                     if key in seen:
                         continue
-                    p = cfg.resolved_profile()
-                    size = input_size_for(cfg, p)
                     seen[key] = cfg
+                    described = describe_run(cfg)
                     rows.append({"cell": f"{name} / {row.label} / seed {seed}", "run": run_name, "hash": key,
-                                 "model": cfg.model, "head": cfg.head, "method": cfg.method,
-                                 "dataset": cfg.dataset, "teachers": len(cfg.teachers),
-                                 "epochs": p["epochs"], "batch": p["batch_size"], "input": size})
+                                 **{c: described[c] for c in PLAN_COLUMNS}})
     return pd.DataFrame(rows).set_index("hash"), seen
 
 

@@ -349,17 +349,24 @@ def baseline_effects(table: Table, per_seed: dict) -> dict[str, dict[str, Stat]]
 
 def assemble_table(table: Table, per_seed: dict, relative: bool = False):
     """Long numeric DataFrame (row, column, kit_mean, kit_std, seeds, paper, diff, effect, effect_se,
-    paper_effect) + markdown. ``relative`` (SynthPose profiles, where absolute numbers are not
-    comparable with the papers'): each run row shows its paired effect over ``table.baseline``
-    beside the paper's effect, instead of a difference from the paper's absolute number."""
+    paper_effect) + markdown with the kit and the paper in separate, compact columns.
+
+    Absolute (real data): per column ``C`` the kit's mean ± std over seeds and ``C (paper)``.
+    ``relative`` (SynthPose profiles, where absolute numbers are not comparable with the papers'):
+    per column ``C`` the kit's value, ``Δ C`` its paired effect over the row's baseline
+    (``table.baselines()``, ± its standard error; ``base`` on the baseline row) and ``Δ C (paper)``
+    the paper's effect between the same rows. A table without a baseline stays absolute. Quoted
+    literature rows show the paper's numbers in italics; '–' is a number the kit has not run."""
     import pandas as pd
     stats = aggregate(per_seed)
     effects = baseline_effects(table, per_seed)
     baselines = table.baselines()
+    relative = relative and bool(baselines)
     papers = {r.label: r.paper for r in table.rows}
-    records, lines = [], []
-    lines.append("| Row | " + " | ".join(table.columns) + " |")
-    lines.append("|---|" + "---|" * len(table.columns))
+    records = []
+    headers = [h for c in table.columns for h in ((c, f"Δ {c}", f"Δ {c} (paper)") if relative
+                                                  else (c, f"{c} (paper)"))]
+    lines = ["| Row | " + " | ".join(headers) + " |", "|---|" + "---|" * len(headers)]
     for row in table.rows:
         cells = []
         for column in table.columns:
@@ -378,32 +385,26 @@ def assemble_table(table: Table, per_seed: dict, relative: bool = False):
                                 effect=effect.mean if effect else math.nan,
                                 effect_se=effect.std if effect else math.nan, paper_effect=paper_effect))
             if row.kind == "quoted":
-                cells.append(f"{_fmt(paper)} (quoted)" if paper is not None else "–")
-            elif stat is None:
-                cells.append(f"not run (paper {_fmt(paper)})" if paper is not None else "not run")
-            elif relative:
-                cells.append(_relative_cell(stat, effect, paper, paper_effect, is_baseline))
+                value = f"*{_fmt(paper)}*" if paper is not None else "–"
             else:
-                spread = f" ± {_fmt(stat.std)}" if stat.n > 1 else ""
-                ref = f" (paper {_fmt(paper)}, Δ {diff:+.2f})" if paper is not None else ""
-                cells.append(f"{_fmt(kit)}{spread}{ref}")
+                value = _mean_spread(stat.mean, stat.std, stat.n) if stat else "–"
+            if not relative:
+                cells += [value, "–" if row.kind == "quoted" or paper is None else _fmt(paper)]
+                continue
+            if is_baseline:
+                kit_effect = "base" if stat else "–"
+            else:
+                kit_effect = _mean_spread(effect.mean, effect.std, effect.n, signed=True) if effect else "–"
+            cells += [value, kit_effect, f"{paper_effect:+.2f}" if math.isfinite(paper_effect) else "–"]
         label = f"{row.label} *(quoted)*" if row.kind == "quoted" else row.label
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return pd.DataFrame.from_records(records), "\n".join(lines)
 
 
-def _relative_cell(stat: Stat, effect: Stat | None, paper: float | None, paper_effect: float,
-                   is_baseline: bool) -> str:
-    """A SynthPose cell: the kit's value, and its paired effect over the baseline beside the
-    paper's effect (the paper's absolute number only where the table has no baseline)."""
-    spread = f" ± {_fmt(stat.std)}" if stat.n > 1 else ""
-    if is_baseline:
-        return f"{_fmt(stat.mean)}{spread} (baseline)"
-    if effect is None:
-        return f"{_fmt(stat.mean)}{spread}" + (f" (paper {_fmt(paper)})" if paper is not None else "")
-    se = f" ± {_fmt(effect.std)}" if effect.n > 1 else ""
-    ref = f"; paper {paper_effect:+.2f}" if math.isfinite(paper_effect) else ""
-    return f"{_fmt(stat.mean)}{spread} (effect {effect.mean:+.2f}{se}{ref})"
+def _mean_spread(mean: float, spread: float, n: int, signed: bool = False) -> str:
+    """'12.34 ± 0.56' (the spread only with more than one seed); ``signed``: '+1.20 ± 0.30'."""
+    text = f"{mean:+.2f}" if signed else _fmt(mean)
+    return text + (f" ± {_fmt(spread)}" if n > 1 and math.isfinite(spread) else "")
 
 
 # ----------------------------------------------------------------------------- driver

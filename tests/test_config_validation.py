@@ -33,3 +33,37 @@ def test_a_training_knob_has_one_place(knob):
         ExperimentConfig(train={knob: 1})
     cfg = ExperimentConfig(profile='quick', epochs=8)
     assert cfg.resolved_profile()['lr_milestones'] == scaled_milestones(8)
+
+
+# ----------------------------------------------------------------------------- method parameters
+PARAMS = {'supervised': ('kdlib.methods.base', 'Params', 'Supervised'),
+          'fpd': ('kdlib.methods.fpd', 'Params', 'FPD'),
+          'sdp': ('kdlib.methods.sdp', 'Params', 'SDP'),
+          'unified': ('kdlib.methods.unified', 'Params', 'UnifiedMultiTeacher'),
+          'mapd': ('kdlib.methods.mapd', 'Params', None),
+          'ekr': ('kdlib.methods.ekr', 'Params', None),
+          'two_stage': ('kdlib.methods.two_stage', 'Stage1Params', None),
+          'two_stage_gcn': ('kdlib.methods.two_stage', 'Stage2Params', None)}
+
+
+@pytest.mark.parametrize('method', sorted(PARAMS))
+def test_method_params_have_one_place(method):
+    """One Params dataclass per method: a misspelt name is named with its nearest valid one before
+    anything is built, and a method class with its own signature takes its defaults from Params."""
+    import importlib
+    import inspect
+    from dataclasses import fields
+
+    from kdlib.methods import build_method
+    module_name, params_name, class_name = PARAMS[method]
+    module = importlib.import_module(module_name)
+    params = getattr(module, params_name)
+    first = fields(params)[0].name
+    typo = first[:-1] + ('x' if first[-1] != 'x' else 'y')
+    with pytest.raises(ValueError, match=rf"unknown .*parameters \['{typo}'\] \('{typo}': did you mean '{first}'\?\)"):
+        build_method(method, {typo: 1}, None, {}, None)
+    if class_name:
+        signature = inspect.signature(getattr(module, class_name)).parameters
+        for f in fields(params):
+            if f.name in signature:
+                assert signature[f.name].default == f.default, (method, f.name)

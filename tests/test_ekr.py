@@ -159,7 +159,7 @@ def test_mft_branch_weights_and_shape():
 
 def test_ekr_rejects_unknown_params(pair):
     student, teachers = pair
-    with pytest.raises(ValueError, match='unknown EKR params'):
+    with pytest.raises(ValueError, match='unknown EKR parameters'):
         E.build_method({'input_size': (32, 24), 'alpah': 1.0}, student, teachers, None)
 
 
@@ -371,7 +371,7 @@ def test_claims_name_the_missing_row_and_fig4_checks_sharpness():
 
 
 def test_simcc_sharpness_peaked_beats_flat():
-    from kdlib.paper_rows.ekr import simcc_sharpness
+    from kdlib.evaluation.sharpness import simcc_sharpness
 
     class Const(nn.Module):
         def __init__(self, height):
@@ -412,16 +412,16 @@ def test_zoo_pyramid_runs_the_transposed_conv_alignment():
     assert torch.isfinite(terms['fkd']) and terms['fkd'] > 0
 
 
-def test_kit_tables_show_paired_effects_and_verdicts(monkeypatch, tmp_path):
+def test_kit_tables_show_paired_effects_and_verdicts(monkeypatch):
     """The notebook's tables on a SynthPose profile: each row's paired effect over the baseline
     beside the paper's, and the claim judged on the per-seed rows (not on aggregated means)."""
-    from kdlib.figures import ekr as figs
+    from kdlib.figures import common
     from kdlib.paper_tables import ekr as T
     base, full = T.TABLES['headline'].baseline, 'Lite-HRNet-18: + MFT + WA + VKD'
     per_seed = {base: {0: {'Mean': 40.0}, 1: {'Mean': 50.0}, 2: {'Mean': 45.0}},
                 full: {0: {'Mean': 40.5}, 1: {'Mean': 50.6}, 2: {'Mean': 45.4}}}
-    monkeypatch.setattr(T, 'kit_results', lambda table, profile, seeds: per_seed)
-    [item] = figs.kit_tables('smoke', ['headline'], seeds=[0, 1, 2], results_root=tmp_path)
-    assert '(baseline)' in item['markdown'] and '(effect +0.50 ± 0.06; paper +1.80)' in item['markdown']
+    monkeypatch.setattr(common, '_kit_values', lambda *args: per_seed)
+    [item] = common.table_items('ekr', 'smoke', ['headline'], seeds=[0, 1, 2])
+    assert '| base |' in item['markdown'] and '| +0.50 ± 0.06 | +1.80 |' in item['markdown']
     [verdict] = item['claims'].to_dict('records')
     assert verdict['status'] == 'reproduced' and verdict['seeds'] == [0, 1, 2]   # unpaired: inconclusive

@@ -367,10 +367,10 @@ def test_convergence_columns_from_the_run_history(tmp_path):
                {'epoch': 5}, {'epoch': 6}, {'epoch': 7}, {'epoch': 8, 'val/Mean': 40.0}]
     (tmp_path / 'metrics.json').write_text(json.dumps(history))
     result = {'metrics': {'Mean': 40.0}, 'params_M': 1.0, 'gflops_paper': 1.0, 'run_dir': str(tmp_path)}
-    values = tables.kit_values(result)
+    values = tables.row_metrics({'row': result})
     assert values['Mean at 1/4'] == 10.0
     assert values['Mean AUC'] == pytest.approx((2 * 10 + 2 * 30 + 4 * 40) / 8)
-    assert tables.kit_values({**result, 'run_dir': '', 'history': history}) == values
+    assert tables.row_metrics({'row': {**result, 'run_dir': '', 'history': history}}) == values
     assert set(tables.CONVERGENCE_COLUMNS) <= set(tables.TABLES['table6'].columns)
     # every profile gives a student run >= CURVE_POINTS validations (the teacher keeps its own)
     from kdlib.profiles import get_profile

@@ -1,5 +1,7 @@
 """kdlib.figures: the numbers the notebooks' figures and tables show (the notebooks themselves run
 in each paper's papermill test)."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -24,10 +26,13 @@ def test_table_items_show_found_rows_effects_and_full_claims(monkeypatch):
                   claims=[Claim('Ours beats Base (PCKh@0.5)', effect=gain('Ours', 'Base', 'Mean'))])
     per_seed = {'Base': {0: {'Mean': 40.0, 'Mean@0.1': 10.0}, 1: {'Mean': 50.0, 'Mean@0.1': 12.0}},
                 'Ours': {0: {'Mean': 41.0, 'Mean@0.1': 11.0}, 1: {'Mean': 51.2, 'Mean@0.1': 13.0}}}
-    [item] = common.table_items({'t9': table}, lambda name, profile, seeds: per_seed, 'smoke', [0, 1])
+    monkeypatch.setattr(common, 'paper_module', lambda paper: SimpleNamespace(TABLES={'t9': table}))
+    monkeypatch.setattr(common, '_kit_values', lambda *args: per_seed)
+    [item] = common.table_items('sdp', 'smoke', seeds=[0, 1])
     assert item['title'] == 'Table 9: `PCKh@0.5` -- kit rows found: 2 of 3'
     assert '`Mean@0.1`' in item['markdown'] and 'Mean@0.1' not in item['markdown'].replace('`Mean@0.1`', '')
-    assert '(effect +1.10' in item['markdown'] and 'paper +1.00' in item['markdown']   # smoke: effects
+    # smoke is SynthPose: kit value, its paired effect and the paper's effect in separate columns
+    assert '| Ours | 46.10 ± 7.21 | +1.10 ± 0.10 | +1.00 |' in item['markdown']
     [claim] = item['claims'].to_dict('records')
     assert claim['seeds'] == [0, 1]
     assert f"| Ours beats Base (`PCKh@0.5`) | **{claim['status']}** |" in item['claims_markdown']

@@ -35,12 +35,12 @@ def test_driver_runs_cells_in_parallel_assembles_tables_and_claims(tmp_path):
         "no two cells ran at the same time"
 
     table = summary["tables"]["main"]["markdown"]
-    assert "| Literature [X] *(quoted)* | 60.00 (quoted) |" in table
-    # SynthPose profile: each row's paired effect over the baseline beside the paper's effect
-    assert "| Baseline | 50.05 ± 0.07 (baseline) |" in table          # 50.0, 50.1 over seeds
-    assert "52.05 ± 0.07 (effect +2.00 ± 0.00; paper +2.00)" in table
+    assert "| Literature [X] *(quoted)* | *60.00* | – | – |" in table      # the paper's number, italic
+    # SynthPose profile: kit value | its paired effect over the baseline | the paper's effect
+    assert "| Baseline | 50.05 ± 0.07 | base | – |" in table          # 50.0, 50.1 over seeds
+    assert "| Method | 52.05 ± 0.07 | +2.00 ± 0.00 | +2.00 |" in table
     assert "1.50 ± 0.00" in table                               # 'Params (M)' read from params_M
-    assert "| Broken | not run (paper 1.00) |" in table
+    assert "| Broken | – | – | -49.00 |" in table
     verdicts = {c["claim"]: c["status"] for c in summary["tables"]["main"]["claims"]}
     assert verdicts == {"Method beats Baseline": "reproduced", "Baseline beats Method": "contradicted",
                         "Broken beats Baseline": "not run"}
@@ -57,7 +57,7 @@ def test_driver_runs_cells_in_parallel_assembles_tables_and_claims(tmp_path):
 def test_submitit_executor(tmp_path):
     summary = _toy(tmp_path, tables=["extra"], seeds=1, executor="submitit", cluster="debug")
     assert [c["status"] for c in summary["cells"]] == ["ok"]
-    assert "50.00 (paper 50.00)" in summary["tables"]["extra"]["markdown"]
+    assert "| Baseline | 50.00 | 50.00 |" in summary["tables"]["extra"]["markdown"]   # no baseline: kit | paper
 
 
 def test_plan_and_save_cell_result(tmp_path):
@@ -170,9 +170,10 @@ def test_relative_tables_measure_each_row_against_its_own_baseline():
     per_seed = {"A": _runs([10.0, 11.0]), "A + KD": _runs([10.5, 11.3]),
                 "B": _runs([20.0, 22.0]), "B + KD": _runs([19.0, 21.0])}
     frame, markdown = assemble_table(table, per_seed, relative=True)
-    assert "| A | 10.50 ± 0.71 (baseline) |" in markdown
-    assert "10.90 ± 0.57 (effect +0.40 ± 0.10; paper +1.00)" in markdown
-    assert "20.00 ± 1.41 (effect -1.00 ± 0.00; paper +0.50)" in markdown
+    assert markdown.splitlines()[0] == "| Row | AP | Δ AP | Δ AP (paper) |"       # separate columns
+    assert "| A | 10.50 ± 0.71 | base | – |" in markdown
+    assert "| A + KD | 10.90 ± 0.57 | +0.40 ± 0.10 | +1.00 |" in markdown
+    assert "| B + KD | 20.00 ± 1.41 | -1.00 ± 0.00 | +0.50 |" in markdown
     assert frame.set_index("row").loc["B + KD", "paper_effect"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="must name run rows"):
         Table("t", ["AP"], [Row("A", {})], baseline={"A": "missing"})

@@ -455,11 +455,12 @@ def test_fpd_row_runs_on_smoke_and_counts_its_teacher(tmp_path, monkeypatch):
     time and GFLOPs are added to the student's."""
     monkeypatch.setenv('KDLIB_RUNS', str(tmp_path / 'runs'))
     from kdlib.experiment import run_experiment
-    from kdlib.paper_rows.sdp import row_config, row_metrics
-    cfg = row_config('smoke', 'hourglass4', 'fpd', 'mpii', seed=0)
-    result = run_experiment(cfg, show_progress=False)
-    teacher = run_experiment(cfg.teachers['teacher'], show_progress=False)
-    metrics = row_metrics(cfg, result)
+    from kdlib.paper_tables.sdp import row_metrics, row_runs
+    runs = row_runs('smoke', 0, network='hourglass4', method='fpd', dataset='mpii')
+    assert list(runs) == ['row/teacher', 'row']                          # the teacher first
+    results = {name: run_experiment(cfg, show_progress=False) for name, cfg in runs.items()}
+    result, teacher = results['row'], results['row/teacher']
+    metrics = row_metrics(results)
     assert metrics['train_time_s'] == pytest.approx(result['train_time_s'] + teacher['train_time_s'])
     assert metrics['GFLOPs'] == pytest.approx(result['gflops_paper'] + teacher['gflops_paper'])
     assert teacher['gflops_paper'] > result['gflops_paper'] > 0          # HG-8 vs HG-4

@@ -429,28 +429,30 @@ def test_tables_measure_effects_against_the_undistilled_simcc_w32():
             assert row.params['scheme'] == 'baseline', name
 
 
-def test_table_results_are_per_seed_and_claims_judged_paired(monkeypatch):
-    """table_results gives {row: {seed: values}}; evaluate_claim pairs the seeds: a gain of
-    0.5 +- 0.1 AP under a seed noise (shared by a seed's rows) 10x larger is reproduced, and its
-    reverse contradicted."""
+def test_table_rows_are_per_seed_and_claims_judged_paired(monkeypatch):
+    """The notebook's table view (``kdlib.figures.common.table_items``) reads each row per seed
+    through ``row_metrics``; evaluate_claim pairs the seeds: a gain of 0.5 +- 0.1 AP under a seed
+    noise (shared by a seed's rows) 10x larger is reproduced, and its reverse contradicted."""
+    from kdlib.figures import common
     from kdlib.paper_tables import evaluate_claim
     from kdlib.paper_tables import two_stage_gcn as paper
     noise = {0: 0.0, 1: 6.0, 2: -4.0, 3: 3.0}                       # shared by a seed's rows
     gain = {'baseline': 0.0, 'scheme6': 0.5}
 
-    def fake_row(scheme, dataset, profile, seed, show_progress=True):
-        ap = 60.0 + noise[seed] + gain[scheme] * (1 + 0.2 * (-1) ** seed)
-        return {'metrics': {'AP': ap, 'APH': ap - 5.0, 'Params(M)': 1.0}}
-    monkeypatch.setattr(paper, 'run_row', fake_row)
+    def fake_results(module, profile, seed, params):
+        ap = 60.0 + noise[seed] + gain[params['scheme']] * (1 + 0.2 * (-1) ** seed)
+        return {'row': {'metrics': {'AP': ap, 'APH': ap - 5.0}, 'params_M': 1.0, 'gflops_paper': 2.0,
+                        'train_time_s': 3.0}}
+    monkeypatch.setattr(common, 'cached_row_results', fake_results)
+    [item] = common.table_items('two_stage_gcn', 'smoke', ['table3'], seeds=list(noise))
     table = paper.TABLES['table3']
-    per_seed = {}
-    for seed in noise:
-        for label, runs in paper.table_results(table, 'smoke', seed, show_progress=False).items():
-            assert set(runs) == {seed} and runs[seed]['Params(M)'] == 1.0
-            per_seed.setdefault(label, {}).update(runs)
-    verdicts = [evaluate_claim(c, per_seed) for c in table.claims]
-    assert [v['status'] for v in verdicts] == ['reproduced', 'reproduced']
-    assert verdicts[0]['effect'] == pytest.approx(0.5) and verdicts[0]['seeds'] == [0, 1, 2, 3]
+    assert list(item['claims']['status']) == ['reproduced', 'reproduced']
+    assert item['claims']['effect'][0] == pytest.approx(0.5) and item['claims']['seeds'][0] == [0, 1, 2, 3]
+    frame = item['frame'].set_index(['row', 'column'])
+    assert frame.loc[(paper.COURS, 'Params(M)'), 'kit_mean'] == 1.0         # row_metrics' columns
+    assert frame.loc[(paper.COURS, 'GFLOPs'), 'kit_mean'] == 2.0
+    per_seed = {label: {s: fake_results(None, 'smoke', s, row.params)['row']['metrics'] for s in noise}
+                for row in table.run_rows() for label in [row.label]}
     swapped = {paper.C32: per_seed[paper.COURS], paper.COURS: per_seed[paper.C32]}
     assert evaluate_claim(table.claims[0], swapped)['status'] == 'contradicted'
     one = {label: {0: runs[0]} for label, runs in per_seed.items()}

@@ -5,8 +5,10 @@ training cell, and a paper's tables with their claims ledger.
     draw_pose(image, joints, SKELETONS['coco'], ax=axes[0])
     overlay_heatmaps(sample_image, sample['heatmap'], ax=axes[1])
     plot_simcc(sample['simcc_x'], sample['simcc_y'], joint=9, ax=axes[2])
-    results = run_all({'Baseline': cfg_a, 'SDP': cfg_b})        # one line per run
-    show_tables(table_items(paper.TABLES, paper.kit_results, profile, seeds))
+    results = run_all({'Baseline': cfg_a, 'SDP': cfg_b})        # one bar, one line per run
+    runs = paper.row_runs(profile, seed, **row)                 # a table row: its runs ('row' last)
+    metrics = paper.row_metrics(run_all(runs), **row)           # ... and its table columns
+    show_tables(table_items('sdp', profile))                   # the paper's tables and claims
 
 Images are ImageNet-normalised (3, H, W) samples (``kdlib.data.topdown``) or (H, W, 3) uint8;
 joints are (K, 2) or (K, 3) input-crop pixels (x, y, visibility or score). Colours follow the
@@ -14,27 +16,35 @@ skeleton's sides: left blue, right orange, centre green.
 """
 from __future__ import annotations
 
+import json
 import re
 import time
+from pathlib import Path
 
 import cv2
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 from matplotlib.ticker import AutoLocator
+from tqdm.auto import tqdm
 
 from kdlib.data.topdown import IMAGENET_MEAN, IMAGENET_STD
 from kdlib.experiment import cached_result, run_experiment
-from kdlib.paper_tables import evaluate_claim
+from kdlib.models.pretrained import CheckpointRef
+from kdlib.paper_tables import (PAPERS, cached_row_results, evaluate_claim, paper_module, row_metrics,
+                                with_dependencies)
+from kdlib.plan import describe_run
 from kdlib.profiles import get_profile
-from kdlib.reproduce import assemble_table
+from kdlib.reproduce import (NOTEBOOKS_DIR, assemble_table, cell_done, cell_values, plan_cells,
+                             results_dir, with_derived)
 
 SIDE_COLOURS = {'left': '#1f77b4', 'right': '#ff7f0e', 'centre': '#2ca02c'}
 
 __all__ = ['grid', 'to_numpy', 'denormalize', 'draw_pose', 'draw_box', 'overlay_heatmaps',
            'plot_simcc', 'markdown_safe', 'claims_markdown', 'is_synthpose', 'run_all',
-           'table_items', 'show_tables']
+           'figure_browser', 'describe_runs', 'train_tables', 'table_items', 'show_tables']
 
 
 # ----------------------------------------------------------------------------- drawing
@@ -135,25 +145,75 @@ def plot_simcc(simcc_x, simcc_y, joint: int, split_ratio: float = 2.0, ax=None,
     return ax
 
 
+# ----------------------------------------------------------------------------- interaction
+
+def figure_browser(controls: dict, draw) -> widgets.VBox:
+    """ipywidgets ``controls`` ({name: widget}) above a figure that ``draw(**values)`` returns,
+    redrawn whenever a control changes; displayed, and returned.
+
+    The figure is put into an Output widget by setting its outputs, not by capturing (``with
+    output:`` / ``interact``): a notebook executed by papermill (nbclient) can hang for good on
+    captured widget output (jupyter/nbclient#312; measured here on notebook 02, 2 of 3 runs)."""
+    output = widgets.Output()
+
+    def show(*_):
+        fig = draw(**{name: control.value for name, control in controls.items()})
+        output.outputs = ()
+        output.append_display_data(fig)
+        plt.close(fig)
+    for control in controls.values():
+        control.observe(show, 'value')
+    show()
+    box = widgets.VBox([widgets.HBox(list(controls.values())), output])
+    display(box)
+    return box
+
+
 # ----------------------------------------------------------------------------- runs of a cell
 
-def run_all(configs: dict, metric: str | None = None) -> dict[str, dict]:
+CELL_BAR_FORMAT = '{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.0f} runs [{elapsed}<{remaining}{postfix}]'
+
+
+def run_all(configs: dict, metric: str | None = None, desc: str = 'training') -> dict[str, dict]:
     """``run_experiment`` on each {label: ExperimentConfig}, in order; returns {label: result}.
 
-    Each run that trains shows the trainer's one progress bar, named after its model, method and
-    seed (``TrainConfig.progress_label``), kept on screen; a cached run returns at once. After
+    The cell shows one progress bar: it counts the runs the cell trains (teachers and init runs
+    included; a cached run is read at once) and names the run training in its postfix. After
     each run one line says which it was, how long it took and its validation ``metric`` (default:
-    'Mean' for PCKh datasets, else 'AP')."""
+    'Mean' for PCKh datasets, else 'AP'). A released teacher (``CheckpointRef``) is returned as it is."""
+    to_train = [c for c in with_dependencies(configs).values() if cached_result(c) is None]
+    bar = tqdm(total=len(to_train), desc=desc, bar_format=CELL_BAR_FORMAT, disable=not to_train)
     results = {}
     for label, cfg in configs.items():
         cached, start = cached_result(cfg) is not None, time.perf_counter()
-        results[label] = result = run_experiment(cfg)
+        results[label] = result = run_experiment(cfg, cell_bar=bar)
+        if isinstance(result, CheckpointRef):
+            tqdm.write(f'{label}: released weights {result.path}')
+            continue
         metrics = result['metrics']
         name = metric or ('Mean' if 'Mean' in metrics else 'AP')
-        value = metrics.get(name, float('nan'))
         how = 'cached' if cached else f'trained in {time.perf_counter() - start:.0f} s'
-        print(f'{label}: {cfg.model} / {cfg.method}, seed {cfg.seed}: {name} {value:.2f} ({how})')
+        tqdm.write(f"{label}: {cfg.model} / {cfg.method}, seed {cfg.seed}: {name} "
+                   f"{metrics.get(name, float('nan')):.2f} ({how})")
+    bar.close()
     return results
+
+
+def describe_runs(runs: dict) -> pd.DataFrame:
+    """The runs of a cell ({name: ExperimentConfig}), one row each: network, head, method and its
+    parameters, builder, dataset, teachers, resolved epochs, batch, input size, learning rate
+    (``kdlib.plan.describe_run``)."""
+    return pd.DataFrame([{'run': name, **describe_run(cfg)} for name, cfg in runs.items()]).set_index('run')
+
+
+def train_tables(paper: str, profile: str, names, seeds) -> dict[str, dict]:
+    """Train (or read from the cache) every run row of ``paper``'s tables ``names`` at ``seeds``,
+    rows with the same parameters once, under one bar; returns {'<row label>, seed <s>': result}."""
+    module = paper_module(paper)
+    rows = {(json.dumps(row.params, sort_keys=True, default=str), seed): row
+            for name in names for row in module.TABLES[name].run_rows() for seed in seeds}
+    return run_all({f'{row.label}, seed {seed}': module.row_runs(profile, seed, **row.params)['row']
+                    for (_, seed), row in rows.items()}, desc=f'{paper} tables')
 
 
 # ----------------------------------------------------------------------------- tables
@@ -183,18 +243,27 @@ def is_synthpose(profile: str) -> bool:
     return get_profile(profile)['synthpose'] is not None
 
 
-def table_items(tables: dict, kit_results, profile: str, seeds, names=None) -> list[dict]:
-    """Each table of ``tables`` ({name: Table}) with the kit's numbers beside the paper's and its
-    claims ledger judged on paired seeds (``kdlib.paper_tables.evaluate_claim``).
+def table_items(paper: str, profile: str, names=None, seeds=None, measured: dict | None = None
+                ) -> list[dict]:
+    """Each table of ``paper`` (``names``, default all) with the kit's numbers beside the paper's
+    and its claims ledger judged on paired seeds (``kdlib.paper_tables.evaluate_claim``).
 
-    ``kit_results(name, profile, seeds) -> {row label: {seed: values}}`` reads what the run cache
-    (or the driver) holds; nothing trains. On SynthPose profiles each run row shows its paired
-    effect over the table's baseline (``kdlib.reproduce.assemble_table(relative=True)``).
+    One rule for every notebook: a table shows every row whose run exists. A row's numbers at a
+    seed come from the driver's cell result (``results/<profile>/<paper>/cells``: it also holds
+    what the notebook measured beside training, e.g. inference cost), else from the run cache
+    (``row_runs`` all finished: ``row_metrics``), else from ``measured`` ({table: {row label:
+    numbers}} a notebook measured itself, at the first of ``seeds``); nothing trains here
+    (``train_tables`` does). On SynthPose profiles each run row shows its
+    paired effect over the table's baseline (``kdlib.reproduce.assemble_table(relative=True)``).
     Returns [{name, title, frame, markdown, claims (DataFrame), claims_markdown}]."""
+    module = paper_module(paper)
+    names = list(names or module.TABLES)
+    seeds = [int(s) for s in (seeds if seeds is not None else get_profile(profile)['seeds'])]
     out = []
-    for name in names or tables:
-        table = tables[name]
-        per_seed = kit_results(name, profile, seeds)
+    for name in names:
+        table = module.TABLES[name]
+        per_seed = with_derived(table, _kit_values(paper, module, name, table, profile, seeds,
+                                                   (measured or {}).get(name, {})))
         frame, markdown = assemble_table(table, per_seed, relative=is_synthpose(profile))
         claims = [evaluate_claim(c, per_seed) for c in table.claims]
         found = sum(1 for row in table.run_rows() if per_seed.get(row.label))
@@ -205,8 +274,30 @@ def table_items(tables: dict, kit_results, profile: str, seeds, names=None) -> l
     return out
 
 
+def _kit_values(paper: str, module, name: str, table, profile: str, seeds: list[int],
+                measured: dict) -> dict[str, dict[int, dict]]:
+    """{row label: {seed: column values}}: driver cells, then the run cache, then ``measured``."""
+    cells = plan_cells(paper, NOTEBOOKS_DIR / PAPERS[paper][0], {name: table}, profile, seeds,
+                       results_dir(profile) / paper)
+    driver = {(label, c.params['seed']): c for c in cells for _, label in c.rows if cell_done(c)}
+    per_row = {}
+    for row in table.run_rows():
+        per_row[row.label] = {}
+        for seed in seeds:
+            if (row.label, seed) in driver:
+                metrics = json.loads(Path(driver[row.label, seed].result_path).read_text())['metrics']
+            elif row.label in measured and seed == seeds[0]:
+                metrics = measured[row.label]
+            else:
+                results = cached_row_results(module, profile, seed, row.params)
+                metrics = results and row_metrics(module, results, row.params, table.columns)
+            if metrics:
+                per_row[row.label][seed] = cell_values(table, metrics)
+    return per_row
+
+
 def show_tables(items: list[dict]) -> None:
-    """Display each table item (``table_items``, or a paper module's ``kit_tables``): its title,
+    """Display each table item (``table_items``): its title,
     the markdown table, then its claims ledger in full."""
     for item in items:
         display(Markdown(f"### {item['title']}\n\n{item['markdown']}\n\n{item.get('claims_markdown', '')}"))

@@ -1,20 +1,17 @@
-"""Figures and kit tables of the EKR notebook (``notebooks/03_enhanced_knowledge_review.ipynb``).
+"""Figures of the EKR notebook (``notebooks/03_enhanced_knowledge_review.ipynb``).
 
 - ``simcc_distributions`` / ``plot_fig4``: the student's 1D x/y distributions for one keypoint
   before and after distillation, the teacher's, and the 1D Gaussian label (EKR Fig. 4).
 - Fig. 4 as numbers over a validation set (mean peak probability, entropy):
-  ``kdlib.paper_rows.ekr.simcc_sharpness`` (a table column, computed by the paper's table module).
+  ``kdlib.evaluation.sharpness.simcc_sharpness`` (a table column, computed by the paper's table module).
 - ``gamma_over_val`` / ``plot_gamma``: WA's attention weights gamma(s_m, t_l) as a teacher-stage x
   student-stage heatmap, averaged over the validation set and per training epoch.
 - ``plot_mft_shares``: which MFT receptive-field branch carries the most weight, per teacher stage.
 - ``plot_sensitivity``: the Fig. 5 alpha x beta grid as a seaborn heatmap.
-- ``kit_tables``: Tables 1-4 and Fig. 4-5 with the kit's numbers beside the paper's (driver results
-  when present, else the run cache; on SynthPose each row's paired effect over the table's baseline
-  beside the paper's effect), and each table's claims ledger (paired seeds) as markdown.
+- ``restore``: the method (WA, MFT, gamma history), student and teacher of a finished EKR run.
+The tables: ``kdlib.figures.common.table_items('ekr', profile)``.
 """
 from __future__ import annotations
-
-import json
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,14 +19,10 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from kdlib.figures.common import claims_markdown, is_synthpose, markdown_safe
-from kdlib.paper_tables import evaluate_claim
 from kdlib.paper_tables import ekr as tables
-from kdlib.profiles import get_profile
-from kdlib.reproduce import assemble_table, results_dir
 
 __all__ = ['simcc_distributions', 'plot_fig4', 'gamma_over_val', 'plot_gamma', 'plot_mft_shares',
-           'sensitivity_grid', 'plot_sensitivity', 'kit_tables']
+           'sensitivity_grid', 'plot_sensitivity', 'restore']
 
 
 @torch.no_grad()
@@ -132,31 +125,20 @@ def plot_sensitivity(frame: pd.DataFrame):
     return fig
 
 
-def kit_tables(profile: str, names=None, seeds=None, results_root=None) -> list[dict]:
-    """Each table's markdown with the kit's numbers beside the paper's, and its claims ledger.
+def restore(result: dict):
+    """(method, student, teacher) of a finished EKR run (``run_experiment``'s result), eval mode.
 
-    Uses the driver's assembled tables (``results/<profile>/ekr/summary.json``, cost columns
-    included) when present; otherwise the run cache (metrics, Params and the Fig. 4 sharpness).
-    Claims are judged on paired seeds ({label: {seed: values}}); on SynthPose profiles the table
-    shows each run row's paired effect over ``table.baseline`` (``assemble_table(relative=True)``).
-    ``claims`` is the ledger as a DataFrame, ``claims_markdown`` the same as a markdown table.
+    The method's learned parts (WA projections, MFT, gamma history) come from the run's checkpoint.
     """
-    summary_path = results_dir(profile, results_root) / 'ekr' / 'summary.json'
-    driver = json.loads(summary_path.read_text())['tables'] if summary_path.is_file() else {}
-    seeds = seeds or get_profile(profile)['seeds']
-    out = []
-    for name in names or tables.TABLES:
-        table = tables.TABLES[name]
-        if name in driver:
-            item = driver[name]
-            out.append(dict(name=name, title=markdown_safe(f"{item['title']} (driver results)"),
-                            markdown=markdown_safe(item['markdown']), claims=pd.DataFrame(item['claims']),
-                            claims_markdown=claims_markdown(item['claims'])))
-            continue
-        per_seed = tables.kit_results(table, profile, seeds)
-        _, markdown = assemble_table(table, per_seed, relative=is_synthpose(profile))
-        claims = [evaluate_claim(c, per_seed) for c in table.claims]
-        out.append(dict(name=name, title=markdown_safe(f'{table.title} (run cache)'),
-                        markdown=markdown_safe(markdown),
-                        claims=pd.DataFrame(claims), claims_markdown=claims_markdown(claims)))
-    return out
+    from kdlib.experiment import ExperimentConfig, load_trained, run_experiment
+    from kdlib.methods.ekr import build_method
+    from kdlib.train.checkpoint import load_checkpoint
+    cfg = ExperimentConfig.from_dict(result['config'])
+    if cfg.method != 'ekr' or 'teacher' not in cfg.teachers:
+        raise ValueError(f"restore expects an EKR run with a 'teacher', got method {cfg.method!r}")
+    student = load_trained(result)
+    teacher = load_trained(run_experiment(cfg.teachers['teacher'], show_progress=False))
+    params = {**cfg.method_params, 'input_size': tuple(result['input_size'])}
+    method = build_method(params, student, {'teacher': teacher}, None)
+    method.load_state_dict(load_checkpoint(result['checkpoint'])['method'])
+    return method.eval(), student, teacher

@@ -33,6 +33,7 @@ from kdlib.decode import predict
 from kdlib.figures.common import draw_pose, grid
 from kdlib.methods import mapd
 from kdlib.models.blocks import BasicBlock, Bottleneck
+from kdlib.paper_tables import cached_row_results
 from kdlib.paper_tables import elpn_mapd as paper
 
 NETWORKS = {'HRNet-W32': 'hrnet_w32', 'ELPN-V1': 'elpn_v1', 'ELPN-V2': 'elpn_v2'}
@@ -252,16 +253,16 @@ def cost_points(profile: str, seed: int, result: dict, dataset: str, network: st
     kit's cached runs of those rows at ``seed``, and this run (on its dataset's panel)."""
     points = []
     for name, metric in PANELS.items():
-        kit = paper.kit_results(name, profile, (seed,))
         for row in paper.TABLES[name].rows:
             if metric in row.paper and 'GFLOPs' in row.paper:
                 points.append(dict(table=name, model=row.label, source='paper', acc=row.paper[metric],
                                    GFLOPs=row.paper['GFLOPs'], params=row.paper['Params']))
-            if row.label in kit:
-                v = kit[row.label][seed]
+            results = cached_row_results(paper, profile, seed, row.params) if row.kind == 'run' else None
+            if results is not None:
+                v = paper.row_metrics(results)
                 points.append(dict(table=name, model=row.label, source=f'kit ({profile})', acc=v[metric],
                                    GFLOPs=v['GFLOPs'], params=v['Params']))
-    this = paper.kit_values(result)
+    this = paper.row_metrics({'row': result})
     points.append(dict(table='table1' if dataset == 'coco' else 'table4', model=f'this run ({network})',
                        source=f'kit ({profile})', acc=this['AP' if dataset == 'coco' else 'Mean'],
                        GFLOPs=this['GFLOPs'], params=this['Params']))

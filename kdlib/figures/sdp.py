@@ -1,5 +1,6 @@
 """Figures and tables of the SDP notebook (``notebooks/01_sdp.ipynb``): computed here, shown there.
-The experiment behind a table row is ``kdlib.paper_rows.sdp`` (``row_config`` / ``row_metrics``).
+The runs behind a table row and its numbers: ``kdlib.paper_tables.sdp`` (``row_runs`` /
+``row_metrics``, the papers interface); the tables: ``kdlib.figures.common.table_items``.
 
 - Fig. 4 of the SDP paper: the refined target (GT and soft heatmaps averaged with weight alpha,
   ``kdlib.methods.sdp.refined_target``) per keypoint on chosen samples, and the paper's observation
@@ -10,12 +11,9 @@ The experiment behind a table row is ``kdlib.paper_rows.sdp`` (``row_config`` / 
   ``SDP(track_index=...)``), with an ipywidgets slider.
 - L_sd over training with and without stepping, the learning rate on a second axis: the mechanism
   behind Eq. (4) (a lower lr makes consecutive models, hence teacher and student, more alike).
-- ``kit_tables`` / ``table_from_runs``: every table with the kit's numbers beside the paper's
-  (driver cells, else the run cache, else numbers measured in the notebook) and its claims ledger.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,14 +27,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from kdlib.experiment import ExperimentConfig, build_datasets, load_trained
-from kdlib.figures.common import claims_markdown, denormalize, is_synthpose, markdown_safe
+from kdlib.figures.common import denormalize, figure_browser
 from kdlib.methods.sdp import ALPHA, DISTANCE, buffer_bytes, refined_target
-from kdlib.paper_rows.sdp import cached_row_metrics
-from kdlib.paper_tables import evaluate_claim
-from kdlib.paper_tables.sdp import TABLES, experiment_config
-from kdlib.profiles import get_profile
-from kdlib.reproduce import (NOTEBOOKS_DIR, assemble_table, cell_done, cell_values, plan_cells,
-                             results_dir, with_derived)
 from kdlib.train.checkpoint import load_checkpoint
 
 VISIBILITY = {2: 'visible', 1: 'occluded'}      # COCO flags (records contract)
@@ -252,67 +244,8 @@ def snapshot_slider(snapshots: list[dict]):
     if not snapshots:
         raise ValueError('no snapshots: train SDP with track_index set to a training-set index')
 
-    def show(slot: int):
-        fig = plot_snapshot(snapshots[slot])
-        plt.show()
-        plt.close(fig)
     options = [(str(snap['epoch'] + 1), i) for i, snap in enumerate(snapshots)]
-    return widgets.interact(show, slot=widgets.SelectionSlider(options=options, value=len(options) - 1,
-                                                               description='epoch'))
+    return figure_browser({'slot': widgets.SelectionSlider(options=options, value=len(options) - 1,
+                                                           description='epoch')},
+                          lambda slot: plot_snapshot(snapshots[slot]))
 
-
-# ----------------------------------------------------------------------------- tables
-
-def kit_tables(profile: str, names=None, seeds=None, measured: dict | None = None) -> list[dict]:
-    """Each SDP table with the kit's numbers beside the paper's, and its claims ledger.
-
-    A row's value for a seed comes from the driver's cell result (``results/<profile>/sdp/``),
-    else from the run cache (a run this notebook, or any other, finished: nothing is trained here),
-    else from ``measured`` ({table: {row label: metrics}}, numbers this notebook computed for its
-    own seed, e.g. Fig. 4's). Claims are judged on paired seeds; on SynthPose profiles each run
-    row shows its paired effect over the table's baseline beside the paper's effect.
-    Returns [{name, title, frame, markdown, claims, claims_markdown}] (``common.show_tables``).
-    """
-    seeds = list(seeds if seeds is not None else get_profile(profile)['seeds'])
-    out = []
-    for name in names or TABLES:
-        table = TABLES[name]
-        per_seed = _kit_values(name, table, profile, seeds, (measured or {}).get(name, {}))
-        frame, markdown = assemble_table(table, per_seed, relative=is_synthpose(profile))
-        claims = [evaluate_claim(c, per_seed) for c in table.claims]
-        out.append(dict(name=name, title=markdown_safe(table.title), frame=frame,
-                        markdown=markdown_safe(markdown), claims=pd.DataFrame(claims),
-                        claims_markdown=claims_markdown(claims)))
-    return out
-
-
-def _kit_values(name: str, table, profile: str, seeds: list[int],
-                measured: dict) -> dict[str, dict[int, dict]]:
-    """{row label: {seed: column values}}: driver cells, then the run cache, then ``measured``."""
-    cells = plan_cells('sdp', NOTEBOOKS_DIR / '01_sdp.ipynb', {name: table}, profile, seeds,
-                       results_dir(profile) / 'sdp')
-    driver = {(label, c.params['seed']): c for c in cells for _, label in c.rows if cell_done(c)}
-    per_row = {}
-    for row in table.run_rows():
-        per_row[row.label] = {}
-        for seed in seeds:
-            if (row.label, seed) in driver:
-                metrics = json.loads(Path(driver[row.label, seed].result_path).read_text())['metrics']
-            elif row.params.get('fig4'):
-                metrics = measured.get(row.label) if seed == seeds[0] else None
-            else:
-                metrics = cached_row_metrics(experiment_config(profile, seed, **row.params))
-            if metrics:
-                per_row[row.label][seed] = cell_values(table, metrics)
-    return with_derived(table, per_row)
-
-
-def table_from_runs(name: str, metrics_by_label: dict[str, dict], profile: str,
-                    seed: int = 0) -> tuple[pd.DataFrame, str]:
-    """One SDP table assembled from runs made in this notebook at one ``seed`` ({row label:
-    row_metrics}); on SynthPose profiles each row's effect over the table's baseline."""
-    table = TABLES[name]
-    per_seed = {row.label: {seed: cell_values(table, metrics_by_label[row.label])}
-                if row.label in metrics_by_label else {} for row in table.run_rows()}
-    frame, markdown = assemble_table(table, per_seed, relative=is_synthpose(profile))
-    return frame, markdown_safe(markdown)

@@ -19,10 +19,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
-from IPython.display import display
 from torch.utils.data import DataLoader, Subset
 
-from kdlib.figures.common import denormalize, draw_pose, grid
+from kdlib.figures.common import denormalize, draw_pose, figure_browser, grid
 from kdlib.models.igp_gcn import simcc_argmax, skeleton_adjacency
 
 OCCLUDED, VISIBLE = 1, 2                       # COCO visibility flags
@@ -185,21 +184,15 @@ def plot_feature_levels(refiner, dataset, index: int):
 def refinement_browser(data: dict, dataset):
     """ipywidgets: validation people sorted by how far the GCN moved them (largest first)."""
     order = np.argsort(-data['moved'])
-    slider = widgets.IntSlider(0, 0, len(order) - 1, description='rank', continuous_update=False)
-    teacher = widgets.Checkbox(value=data['teacher'] is not None, description='teacher pose')
-    output = widgets.Output()
 
-    def show(*_):
-        row = int(order[slider.value])
-        with output:
-            output.clear_output(wait=True)
-            _, axes = grid(1, 4, size=3.2)
-            plot_refinement(data, dataset, row, axes=axes, show_teacher=teacher.value)
-            plt.suptitle(f'rank {slider.value}: record {int(data["index"][row])}, '
-                         f'GCN moved the joints {data["moved"][row]:.2f} px on average', fontsize=9)
-            plt.show()
-    slider.observe(show, 'value')
-    teacher.observe(show, 'value')
-    show()
-    display(widgets.VBox([widgets.HBox([slider, teacher]), output]))
-    return slider
+    def draw(rank: int, teacher: bool):
+        row = int(order[rank])
+        fig, axes = grid(1, 4, size=3.2)
+        plot_refinement(data, dataset, row, axes=axes, show_teacher=teacher)
+        fig.suptitle(f'rank {rank}: record {int(data["index"][row])}, '
+                     f'GCN moved the joints {data["moved"][row]:.2f} px on average', fontsize=9)
+        return fig
+    return figure_browser({'rank': widgets.IntSlider(0, 0, len(order) - 1, description='rank',
+                                                     continuous_update=False),
+                           'teacher': widgets.Checkbox(value=data['teacher'] is not None,
+                                                       description='teacher pose')}, draw)

@@ -10,13 +10,40 @@ Teachers arrive frozen and in eval mode; a method runs them under ``torch.no_gra
 ``teacher_outputs``). Two hooks let a method follow the schedule: ``on_epoch_start`` (every epoch,
 with the current learning rate; e.g. weight-decay schedules) and ``on_lr_milestone`` (when a step
 decay fires; e.g. SDP's stepping strategy).
+
+Parameters: each method module has one ``Params`` dataclass (its ``method_params`` with their
+defaults, each default's source beside it, value checks in ``__post_init__``); ``method_params``
+is the one place a config's ``method_params`` dict is checked against it.
 """
 from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor, nn
 
 from kdlib.losses import joints_mse, simcc_kl
+
+
+def method_params(cls, params: dict | None, method: str):
+    """``cls(**params)`` for a method's ``Params`` dataclass; an unknown name raises, naming the
+    method, the nearest valid name and every valid one with its default."""
+    params = dict(params or {})
+    known = {f.name: f.default for f in fields(cls)}
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        near = {u: difflib.get_close_matches(u, known, n=1) for u in unknown}
+        hints = "".join(f" ({u!r}: did you mean {m[0]!r}?)" for u, m in near.items() if m)
+        expected = ", ".join(f"{name}={default!r}" for name, default in known.items())
+        raise ValueError(f"unknown {method} parameters {unknown}{hints}; expected some of: {expected} "
+                         f"({cls.__module__}.{cls.__qualname__})")
+    return cls(**params)
+
+
+def defaults(cls) -> dict:
+    """{name: default} of a ``Params`` dataclass."""
+    return {f.name: f.default for f in fields(cls)}
 
 
 class Method(nn.Module):
@@ -65,10 +92,16 @@ def task_loss(outputs: dict, batch: dict) -> dict[str, Tensor]:
     return terms
 
 
+@dataclass(frozen=True)
+class Params:
+    """``method_params`` of 'supervised'."""
+    weight: float = 1.0          # a plain multiplier of the task loss (1: the papers' baselines)
+
+
 class Supervised(Method):
     """Plain training on the ground truth: the task loss of the student's head(s), times ``weight``."""
 
-    def __init__(self, weight: float = 1.0):
+    def __init__(self, weight: float = Params.weight):
         super().__init__()
         self.weight = weight
 
@@ -80,8 +113,5 @@ class Supervised(Method):
 
 def build_method(params: dict, student: nn.Module, teachers: dict[str, nn.Module],
                  train_set) -> Supervised:
-    """``METHODS['supervised']``: params may set ``weight`` (default 1.0)."""
-    unknown = set(params) - {"weight"}
-    if unknown:
-        raise ValueError(f"supervised: unknown method_params {sorted(unknown)}; expected 'weight'")
-    return Supervised(**params)
+    """``METHODS['supervised']``: ``params`` are ``Params``' fields."""
+    return Supervised(**vars(method_params(Params, params, "supervised")))

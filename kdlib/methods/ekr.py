@@ -65,13 +65,13 @@ Choices the paper leaves open (all parameters of ``EKR``/``build_method``):
 """
 from __future__ import annotations
 
-import inspect
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kdlib.methods.base import Method, task_loss
+from kdlib.methods.base import Method, method_params, task_loss
 from kdlib.methods.distillers import (ABF, VKD_REDUCTIONS, batch_similarity, hcl_loss, input_size_of,
                                       single_teacher, stage_shapes, vanilla_kd)
 
@@ -218,6 +218,37 @@ class WeightAllocation(nn.Module):
         return (logits / self.temperature).softmax(dim=1)          # Eq. (4): sums to 1 per sample
 
 
+@dataclass(frozen=True)
+class Params:
+    """``method_params`` of 'ekr' (the module docstring says why each open choice is what it is)."""
+    alpha: float = ALPHA               # Eq. (8) weight of L_fkd, Section 4.1
+    beta: float = BETA                 # Eq. (8) weight of L_vkd, Section 4.1
+    cross_stage: bool = True           # Table 4: L_fkd at all
+    mft: bool = True                   # Table 4: multi-scale feature transform (Fig. 3a)
+    wa: bool = True                    # Table 4: weight allocation (Eq. 3-4)
+    vkd: bool = True                   # Table 4: SimCC vanilla KD (L_vkd)
+    fusion: str = 'abf'                # ReviewKD's attention-based fusion | 'none'
+    temperature: float = 1.0           # of L_vkd's softmax (1: the printed formula)
+    distance: str = 'mse'              # D of Eq. (1): MSE (Section 3.1) | 'hcl' (ReviewKD)
+    hcl_levels: tuple = (4, 2, 1)      # 'hcl' only: ReviewKD's pooled grids
+    vkd_reduction: str = 'paper'       # L_vkd's reduction (module docstring)
+    stage_key: str = 'stage_pyramid'   # which stage maps (module docstring)
+    mft_kernels: tuple = (1, 3, 5)     # MFT's depthwise branches (Fig. 3a)
+    mft_pools: tuple = (3,)            # MFT's average-pool branch
+    wa_batch: int = 64                 # WA's row length (SemCKD: a batch-sized row)
+    wa_dim: int = 64                   # WA's projection width (SemCKD)
+    wa_temperature: float = 1.0        # WA's softmax temperature (SemCKD)
+    abf_channels: int = 32             # ABF's middle width (ReviewKD: min(512, C))
+
+    def __post_init__(self):
+        if self.fusion not in ('abf', 'none'):
+            raise ValueError(f"fusion must be 'abf' or 'none', got {self.fusion!r}")
+        if self.distance not in DISTANCES:
+            raise ValueError(f'distance must be one of {DISTANCES}, got {self.distance!r}')
+        if self.vkd_reduction not in VKD_REDUCTIONS:
+            raise ValueError(f'vkd_reduction must be one of {VKD_REDUCTIONS}, got {self.vkd_reduction!r}')
+
+
 class EKR(Method):
     """Cross-stage review distillation + MFT + WA + SimCC vanilla KD (Eq. 1-8).
 
@@ -227,17 +258,16 @@ class EKR(Method):
     Each training step adds its gamma (b, P) to a running per-epoch mean (``training_gamma``).
     """
 
-    def __init__(self, s_shapes, t_shapes, alpha=ALPHA, beta=BETA, cross_stage=True, mft=True,
-                 wa=True, vkd=True, fusion='abf', temperature=1.0, distance='mse', hcl_levels=(4, 2, 1),
-                 vkd_reduction='paper', stage_key='stage_pyramid', mft_kernels=(1, 3, 5), mft_pools=(3,),
-                 wa_batch=64, wa_dim=64, wa_temperature=1.0, abf_channels=32):
+    def __init__(self, s_shapes, t_shapes, **params):
+        """``s_shapes`` / ``t_shapes``: (C, h, w) of each student / teacher stage; ``params``:
+        ``Params``' fields."""
         super().__init__()
-        if fusion not in ('abf', 'none'):
-            raise ValueError(f"fusion must be 'abf' or 'none', got {fusion!r}")
-        if distance not in DISTANCES:
-            raise ValueError(f'distance must be one of {DISTANCES}, got {distance!r}')
-        if vkd_reduction not in VKD_REDUCTIONS:
-            raise ValueError(f'vkd_reduction must be one of {VKD_REDUCTIONS}, got {vkd_reduction!r}')
+        p = method_params(Params, params, 'EKR')
+        alpha, beta, temperature, cross_stage, mft, wa, vkd = (p.alpha, p.beta, p.temperature, p.cross_stage,
+                                                               p.mft, p.wa, p.vkd)
+        distance, hcl_levels, vkd_reduction, stage_key = p.distance, p.hcl_levels, p.vkd_reduction, p.stage_key
+        fusion, abf_channels, mft_kernels, mft_pools = p.fusion, p.abf_channels, p.mft_kernels, p.mft_pools
+        wa_batch, wa_dim, wa_temperature = p.wa_batch, p.wa_dim, p.wa_temperature
         self.alpha, self.beta, self.temperature = alpha, beta, temperature
         self.cross_stage, self.use_mft, self.use_wa, self.vkd = cross_stage, mft, wa, vkd
         self.distance, self.hcl_levels = distance, tuple(hcl_levels)
@@ -361,17 +391,13 @@ class EKR(Method):
 
 
 def build_method(params: dict, student, teachers, train_set) -> EKR:
-    """EKR from notebook params (alpha, beta, cross_stage, mft, wa, vkd, ... see ``EKR``)."""
+    """EKR from ``params``: ``Params``' fields (+ ``input_size``, else the train set's)."""
     params = dict(params or {})
-    size = input_size_of(params, train_set)
-    params.pop('input_size', None)
-    key = params.get('stage_key', 'stage_pyramid')
+    size = {'input_size': params.pop('input_size')} if 'input_size' in params else {}
+    key = method_params(Params, params, 'EKR').stage_key     # checked before the shapes cost a forward
+    size = input_size_of(size, train_set)
     s_shapes = stage_shapes(student, size, key)
     t_shapes = stage_shapes(single_teacher(teachers), size, key)
-    allowed = set(inspect.signature(EKR).parameters) - {'s_shapes', 't_shapes'}
-    unknown = set(params) - allowed
-    if unknown:
-        raise ValueError(f'unknown EKR params {sorted(unknown)}; see kdlib.methods.ekr.EKR')
     return EKR(s_shapes, t_shapes, **params)
 
 

@@ -21,11 +21,13 @@ supervised baseline's own loss (it adds ``aux_heatmaps`` as Hourglass intermedia
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
 from kdlib.losses import joints_mse
-from kdlib.methods.base import Method, task_loss
+from kdlib.methods.base import Method, method_params, task_loss
 
 KD_ALPHA = 0.5     # FPD code, lib/config/default.py: _C.KD.ALPHA = 0.5
 
@@ -45,15 +47,25 @@ def fpd_loss(l_gt: Tensor, student_stacks: list[Tensor] | Tensor, teacher_heatma
     return (1.0 - kd_alpha) * l_gt, kd_alpha * l_kd
 
 
+@dataclass(frozen=True)
+class Params:
+    """``method_params`` of 'fpd'."""
+    kd_alpha: float = KD_ALPHA   # FPD code: KD.ALPHA (the pose-distillation loss weight)
+    teacher: str = 'teacher'     # the key of ExperimentConfig.teachers to distil from
+
+    def __post_init__(self):
+        if not 0.0 <= self.kd_alpha <= 1.0:
+            raise ValueError(f'FPD kd_alpha must be in [0, 1], got {self.kd_alpha!r}')
+
+
 class FPD(Method):
     """Offline pose distillation: frozen teacher's final heatmaps as the soft target of every
     student stack (kd_alpha = 0.5)."""
 
-    def __init__(self, kd_alpha: float = KD_ALPHA, teacher: str = 'teacher'):
+    def __init__(self, kd_alpha: float = Params.kd_alpha, teacher: str = Params.teacher):
         super().__init__()
-        if not 0.0 <= kd_alpha <= 1.0:
-            raise ValueError(f'FPD kd_alpha must be in [0, 1], got {kd_alpha!r}')
-        self.kd_alpha, self.teacher_name = float(kd_alpha), teacher
+        params = Params(kd_alpha, teacher)
+        self.kd_alpha, self.teacher_name = float(params.kd_alpha), params.teacher
 
     def forward(self, batch: dict, student, teachers: dict) -> tuple[dict, dict]:
         teacher = _pick_teacher(teachers, self.teacher_name)
@@ -76,12 +88,9 @@ def _pick_teacher(teachers: dict, name: str):
 
 
 def build_method(params: dict, student, teachers: dict, train_set) -> FPD:
-    """METHODS['fpd'] entry. params: kd_alpha (0.5), teacher (the key in ``teachers``)."""
-    params = dict(params or {})
-    unknown = set(params) - {'kd_alpha', 'teacher'}
-    if unknown:
-        raise ValueError(f"unknown FPD parameters {sorted(unknown)}; expected 'kd_alpha', 'teacher'")
+    """METHODS['fpd'] entry: ``params`` are ``Params``' fields."""
+    params = method_params(Params, params, 'FPD')
     if not teachers:
         raise ValueError('FPD needs a pretrained teacher (Hourglass-8 in the SDP paper, Table 3); '
                          'ExperimentConfig.teachers is empty')
-    return FPD(**params)
+    return FPD(**vars(params))

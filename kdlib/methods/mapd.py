@@ -80,29 +80,42 @@ Other decisions the paper leaves open (each a parameter):
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kdlib.losses import joints_mse
-from kdlib.methods.base import Method
+from kdlib.methods.base import Method, defaults, method_params
 
 KL_MODES = ('normalize', 'softmax')
 KL_REDUCTIONS = ('mse_scale', 'batchmean', 'mean')
 KL_CLAMPS = ('straight_through', 'clip')
 
-DEFAULTS = dict(
-    alpha=0.15,            # Section "Knowledge Distillation Weight Parameter Search", Table 7
-    beta=0.075,            # same section: beta = alpha / 2
-    mset=True,             # Table 6 "MSET": Eq. (1) on
-    klt=True,              # Table 6 "KLT": Eq. (2) on
-    kl_mode='normalize',   # not in the paper: the printed Eq. (2) applied to the outputs (docstring)
-    temperature=1.0,       # not in the paper: T = 1 is the printed formula
-    kl_reduction='mse_scale',  # Eq. (1)-(3): one reduction for the three terms (docstring)
-    kl_clamp='straight_through',  # not in the paper: log o for o <= 0 (docstring)
-    eps=1e-4,              # not in the paper: floor in heatmap units (Gaussian peak = 1)
-    kd_target_weight=False,    # Eq. (1)-(2) carry no visibility weights
-)
+@dataclass(frozen=True)
+class Params:
+    """``method_params`` of 'mapd' (module docstring: what each choice the paper leaves open is)."""
+    alpha: float = 0.15            # Section "Knowledge Distillation Weight Parameter Search", Table 7
+    beta: float = 0.075            # same section: beta = alpha / 2
+    mset: bool = True              # Table 6 "MSET": Eq. (1) on
+    klt: bool = True               # Table 6 "KLT": Eq. (2) on
+    kl_mode: str = 'normalize'     # not in the paper: the printed Eq. (2) applied to the outputs
+    temperature: float = 1.0       # not in the paper: T = 1 is the printed formula
+    kl_reduction: str = 'mse_scale'  # Eq. (1)-(3): one reduction for the three terms
+    kl_clamp: str = 'straight_through'  # not in the paper: log o for o <= 0
+    eps: float = 1e-4              # not in the paper: floor in heatmap units (Gaussian peak = 1)
+    kd_target_weight: bool = False   # Eq. (1)-(2) carry no visibility weights
+    teacher_name: str | None = 'teacher'   # the key of ExperimentConfig.teachers
+
+    def __post_init__(self):
+        mapd_weights(self.alpha, self.beta, self.mset, self.klt)
+        heatmap_log_distribution(torch.zeros(1, 1, 1, 1), self.kl_mode, self.temperature, clamp=self.kl_clamp)
+        if self.kl_reduction not in KL_REDUCTIONS:
+            raise ValueError(f'kl_reduction must be one of {KL_REDUCTIONS}, got {self.kl_reduction!r}')
+
+
+DEFAULTS = {k: v for k, v in defaults(Params).items() if k != 'teacher_name'}   # mapd_loss's keywords
 
 
 def mapd_weights(alpha: float, beta: float, mset: bool = True, klt: bool = True) -> tuple[float, float, float]:
@@ -208,19 +221,11 @@ def _check_pair(student: Tensor, teacher: Tensor) -> None:
 class MAPD(Method):
     """Student trained with Eq. (3) against one frozen heatmap teacher (HRNet-W32 in the paper)."""
 
-    def __init__(self, teacher_name: str | None = 'teacher', **params):
+    def __init__(self, teacher_name: str | None = Params.teacher_name, **params):
         super().__init__()
-        unknown = set(params) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f'unknown MAPD parameters {sorted(unknown)}; expected a subset of {sorted(DEFAULTS)}')
-        self.params = {**DEFAULTS, **params}
-        mapd_weights(self.params['alpha'], self.params['beta'], self.params['mset'], self.params['klt'])
-        heatmap_log_distribution(torch.zeros(1, 1, 1, 1), self.params['kl_mode'], self.params['temperature'],
-                                 clamp=self.params['kl_clamp'])
-        reduction = self.params['kl_reduction']
-        if reduction not in KL_REDUCTIONS:
-            raise ValueError(f'kl_reduction must be one of {KL_REDUCTIONS}, got {reduction!r}')
-        self.teacher_name = teacher_name
+        params = vars(method_params(Params, {**params, 'teacher_name': teacher_name}, 'MAPD'))
+        self.teacher_name = params.pop('teacher_name')
+        self.params = params
 
     @property
     def needs_teacher(self) -> bool:
@@ -249,10 +254,8 @@ def _pick_teacher(teachers: dict[str, nn.Module], name: str | None) -> nn.Module
 
 
 def build_method(params: dict, student: nn.Module, teachers: dict[str, nn.Module], train_set) -> MAPD:
-    """METHODS entry: ``params`` are DEFAULTS' keys plus an optional ``teacher_name``."""
-    params = dict(params or {})
-    teacher_name = params.pop('teacher_name', 'teacher')
-    method = MAPD(teacher_name=teacher_name, **params)
+    """METHODS entry: ``params`` are ``Params``' fields."""
+    method = MAPD(**dict(params or {}))
     if method.needs_teacher and not teachers:
         raise ValueError('MAPD with alpha or beta > 0 needs a teacher: set ExperimentConfig.teachers '
                          "(e.g. {'teacher': <HRNet-W32 config>}) or use alpha = beta = 0")

@@ -87,7 +87,7 @@ from torch import Tensor
 
 from kdlib.data.topdown import IMAGENET_MEAN, IMAGENET_STD
 from kdlib.losses import joints_mse
-from kdlib.methods.base import Method, task_loss
+from kdlib.methods.base import Method, method_params, task_loss
 
 ALPHA = 3.0        # Eq. (5) weight, Section 4.1 ("set to 3")
 DISTANCE = 1       # initial s, Section 4.1 ("set to ... 1")
@@ -294,6 +294,28 @@ def _slice_batch(outputs: dict, n: int) -> dict:
     return {k: cut(v) for k, v in outputs.items()}
 
 
+@dataclass(frozen=True)
+class Params:
+    """``method_params`` of 'sdp' (``SDP``'s docstring says what each does; ``s`` is accepted as
+    an alias of ``distance``, the paper's symbol)."""
+    alpha: float = ALPHA              # Eq. (5) weight, Section 4.1
+    distance: int = DISTANCE          # initial s, Section 4.1
+    stepping: bool = True             # Eq. (4) on (Table 4 turns it off)
+    sd_target_weight: bool = True     # not in the paper: FPD's code weights its KD term so
+    sd_stacks: str = 'all'            # not in the paper: FPD's code distils every stack
+    buffer_device: str | None = None  # None: the training device (the paper's setting)
+    compact_buffer: bool = False      # the kit's: uint8 crop codes + float16 maps
+    max_buffer_gb: float | None = None  # None: default_max_buffer_gb
+    track_index: int | None = None    # figure only: a training sample snapshotted per epoch
+    checkpoint_buffer: bool = True    # the kit's: exact resume
+
+    def __post_init__(self):
+        if self.alpha < 0:
+            raise ValueError(f'SDP alpha must be >= 0, got {self.alpha!r}')
+        if self.sd_stacks not in SD_STACKS:
+            raise ValueError(f'SDP sd_stacks must be one of {SD_STACKS}, got {self.sd_stacks!r}')
+
+
 class SDP(Method):
     """Self-distillation from the batch seen s steps earlier (Eq. 1-5), with stepping (Eq. 4).
 
@@ -309,16 +331,15 @@ class SDP(Method):
     target). checkpoint_buffer: save the ring buffer with the method's state, for an exact resume.
     """
 
-    def __init__(self, alpha: float = ALPHA, distance: int = DISTANCE, stepping: bool = True,
-                 sd_target_weight: bool = True, sd_stacks: str = 'all',
-                 buffer_device: str | None = None, compact_buffer: bool = False,
-                 max_buffer_gb: float | None = None, track_index: int | None = None,
-                 checkpoint_buffer: bool = True):
+    def __init__(self, alpha: float = Params.alpha, distance: int = Params.distance,
+                 stepping: bool = Params.stepping, sd_target_weight: bool = Params.sd_target_weight,
+                 sd_stacks: str = Params.sd_stacks, buffer_device: str | None = Params.buffer_device,
+                 compact_buffer: bool = Params.compact_buffer,
+                 max_buffer_gb: float | None = Params.max_buffer_gb,
+                 track_index: int | None = Params.track_index,
+                 checkpoint_buffer: bool = Params.checkpoint_buffer):
         super().__init__()
-        if alpha < 0:
-            raise ValueError(f'SDP alpha must be >= 0, got {alpha!r}')
-        if sd_stacks not in SD_STACKS:
-            raise ValueError(f'SDP sd_stacks must be one of {SD_STACKS}, got {sd_stacks!r}')
+        Params(alpha, distance, stepping, sd_target_weight, sd_stacks)      # value checks
         self.alpha, self.stepping = float(alpha), bool(stepping)
         self.sd_target_weight, self.sd_stacks = bool(sd_target_weight), sd_stacks
         self.buffer_device, self.compact_buffer = buffer_device, bool(compact_buffer)
@@ -488,14 +509,8 @@ def _columns(batch: dict, backup: BufferEntry | None) -> tuple[Tensor, Tensor, T
 
 
 def build_method(params: dict, student, teachers: dict, train_set) -> SDP:
-    """METHODS['sdp'] entry. params: alpha, distance (alias s), stepping, sd_target_weight,
-    sd_stacks, buffer_device, compact_buffer, max_buffer_gb, track_index, checkpoint_buffer."""
+    """METHODS['sdp'] entry: ``params`` are ``Params``' fields (``s``: alias of ``distance``)."""
     params = dict(params or {})
     if 's' in params:
         params['distance'] = params.pop('s')
-    allowed = {'alpha', 'distance', 'stepping', 'sd_target_weight', 'sd_stacks', 'buffer_device',
-               'compact_buffer', 'max_buffer_gb', 'track_index', 'checkpoint_buffer'}
-    unknown = set(params) - allowed
-    if unknown:
-        raise ValueError(f'unknown SDP parameters {sorted(unknown)}; expected some of {sorted(allowed)}')
-    return SDP(**params)
+    return SDP(**vars(method_params(Params, params, 'SDP')))

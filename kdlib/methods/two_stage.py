@@ -110,33 +110,43 @@ Details the paper leaves out, and what the kit does (each one a parameter):
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from kdlib.methods.base import Method, task_loss
+from kdlib.methods.base import Method, defaults, method_params, task_loss
 from kdlib.models.igp_gcn import simcc_argmax
 
-STAGE1_DEFAULTS = dict(
-    alpha=5e-5,                  # Sec. IV-B, weight of L_fea in Eq. (5)
-    beta=0.1,                    # Sec. IV-B, weight of L_pos in Eq. (5)
-    feature_kd=True,             # Table IV "Features distillation"
-    pose_l1=True,                # Table IV "L1 distillation" / first term of Eq. (2)
-    pose_structure=True,         # Table IV "Skeleton-aware distillation" / Eq. (3)
-    weight_decay=True,           # Eq. (4): gamma(t); False holds gamma = 1
-    edge_weights='inverse_length',   # not in the paper ("as in [18]"): see module docstring
-    softargmax_beta=1.0,         # not in the paper: logit scale of the differentiable decoding
-    feature_reduction='sum',     # Eq. (1): 'sum' over C*H*W / N (DWPose FeaLoss) | 'mean' (as printed)
-    pose_reduction='joint_mean',  # Eq. (2)-(3): 'joint_mean' (DWPose KDLoss: / K) | 'sum' (as printed)
-    pose_units='normalised',     # Eq. (2)-(3): x / W, y / H (mmpose RegressionLabel) | 'pixels'
-)
+
+@dataclass(frozen=True)
+class Stage1Params:
+    """``method_params`` of 'two_stage' (stage 1, Eq. 1-5)."""
+    alpha: float = 5e-5                  # Sec. IV-B, weight of L_fea in Eq. (5)
+    beta: float = 0.1                    # Sec. IV-B, weight of L_pos in Eq. (5)
+    feature_kd: bool = True              # Table IV "Features distillation"
+    pose_l1: bool = True                 # Table IV "L1 distillation" / first term of Eq. (2)
+    pose_structure: bool = True          # Table IV "Skeleton-aware distillation" / Eq. (3)
+    weight_decay: bool = True            # Eq. (4): gamma(t); False holds gamma = 1
+    edge_weights: str = 'inverse_length'   # not in the paper ("as in [18]"): see module docstring
+    softargmax_beta: float = 1.0         # not in the paper: logit scale of the differentiable decoding
+    feature_reduction: str = 'sum'       # Eq. (1): 'sum' over C*H*W / N (DWPose FeaLoss) | 'mean' (as printed)
+    pose_reduction: str = 'joint_mean'   # Eq. (2)-(3): 'joint_mean' (DWPose KDLoss: / K) | 'sum' (as printed)
+    pose_units: str = 'normalised'       # Eq. (2)-(3): x / W, y / H (mmpose RegressionLabel) | 'pixels'
+
+
+@dataclass(frozen=True)
+class Stage2Params:
+    """``method_params`` of 'two_stage_gcn' (stage 2, Eq. 6-7)."""
+    block_weights: tuple = (0.3, 0.5, 1.0)   # Sec. IV-B: delta, lambda, xi of Eq. (7)
+    target: str = 'teacher'              # Eq. (6); 'gt' = Table IV scheme 1
+
+
+STAGE1_DEFAULTS = defaults(Stage1Params)
+STAGE2_DEFAULTS = defaults(Stage2Params)
 POSE_UNITS = ('pixels', 'normalised')
-STAGE2_DEFAULTS = dict(
-    block_weights=(0.3, 0.5, 1.0),   # Sec. IV-B: delta, lambda, xi of Eq. (7)
-    target='teacher',                # Eq. (6); 'gt' = Table IV scheme 1
-)
 
 
 # ---------------------------------------------------------------- stage-1 pieces (tensors only)
@@ -408,16 +418,9 @@ def _out_channels(model: nn.Module, input_size) -> int:
     return c
 
 
-def _merge(defaults: dict, params: dict | None, where: str) -> dict:
-    unknown = sorted(set(params or {}) - set(defaults))
-    if unknown:
-        raise ValueError(f'unknown {where} parameter(s) {unknown}; expected some of {sorted(defaults)}')
-    return {**defaults, **(params or {})}
-
-
 def build_stage1(params: dict, student: nn.Module, teachers: dict[str, nn.Module], train_set) -> TwoStageDistill:
     """METHODS['two_stage']: stage 1. `params` override STAGE1_DEFAULTS."""
-    p = _merge(STAGE1_DEFAULTS, params, 'two_stage (stage 1)')
+    p = dict(vars(method_params(Stage1Params, params, 'two_stage (stage 1)')))
     skeleton = train_set.skeleton
     input_size = tuple(train_set.cfg.input_size)
     joints, boxes = _dataset_joints_and_boxes(train_set)
@@ -429,7 +432,7 @@ def build_stage1(params: dict, student: nn.Module, teachers: dict[str, nn.Module
 
 def build_stage2(params: dict, student: nn.Module, teachers: dict[str, nn.Module], train_set) -> ProgressiveGCNDistill:
     """METHODS['two_stage_gcn']: stage 2 (student = IGPRefiner). `params` override STAGE2_DEFAULTS."""
-    p = _merge(STAGE2_DEFAULTS, params, 'two_stage_gcn (stage 2)')
+    p = dict(vars(method_params(Stage2Params, params, 'two_stage_gcn (stage 2)')))
     if p['target'] == 'teacher':
         _single_teacher(teachers)
     return ProgressiveGCNDistill(**p)

@@ -70,12 +70,14 @@ not reproduced.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
 from kdlib.data.unified import UNIFIED, teacher_view
 from kdlib.losses import simcc_kd_per_joint, simcc_kl
-from kdlib.methods.base import Method
+from kdlib.methods.base import Method, method_params
 from kdlib.skeletons import SKELETONS, index_map
 
 ALPHA = 0.30                                   # Eq. (8), Section 5
@@ -124,6 +126,22 @@ def distillation_loss(student_out: dict, teacher_out: dict, student_index: Tenso
     return kl.sum(dim=1).mean() / num_student_joints                             # Eq. (7)
 
 
+@dataclass(frozen=True)
+class Params:
+    """``method_params`` of 'unified' (Eq. 7-8; ``UnifiedMultiTeacher``'s docstring)."""
+    alpha: float = ALPHA              # Eq. (8): weight of L_CK (the teachers share 1 - alpha)
+    betas: dict | None = None         # per-teacher weights; None: BETAS (teachers named by dataset)
+    tau: float = 1.0                  # KL temperature (1: the printed Eq. 7)
+    distill: bool = True              # False: L_CK alone (Table 2's 'Distill: No' rows)
+    simcc_beta: float = SIMCC_BETA    # RTMPose's KLDiscretLoss beta (mmpose config)
+    label_softmax: bool = LABEL_SOFTMAX   # RTMPose's KLDiscretLoss label_softmax
+    kd_bins: str = 'mean'             # reduction of the KL over bins (mmpose KLDiscretLoss: mean)
+
+    def __post_init__(self):
+        if self.kd_bins not in ('mean', 'sum'):
+            raise ValueError(f"unified: kd_bins must be 'mean' or 'sum', got {self.kd_bins!r}")
+
+
 class UnifiedMultiTeacher(Method):
     """Eq. (8): alpha * L_CK + (1 - alpha) * sum_j beta_j * L_D(p, T_j).
 
@@ -135,12 +153,12 @@ class UnifiedMultiTeacher(Method):
 
     def __init__(self, teacher_skeletons: dict[str, str], input_size: tuple[int, int],
                  teacher_input_sizes: dict[str, tuple[int, int]], split_ratio: float = 2.0,
-                 alpha: float = ALPHA, betas: dict[str, float] | None = None, tau: float = 1.0,
-                 distill: bool = True, simcc_beta: float = SIMCC_BETA,
-                 label_softmax: bool = LABEL_SOFTMAX, kd_bins: str = 'mean'):
+                 alpha: float = Params.alpha, betas: dict[str, float] | None = Params.betas,
+                 tau: float = Params.tau, distill: bool = Params.distill,
+                 simcc_beta: float = Params.simcc_beta, label_softmax: bool = Params.label_softmax,
+                 kd_bins: str = Params.kd_bins):
         super().__init__()
-        if kd_bins not in ('mean', 'sum'):
-            raise ValueError(f"unified: kd_bins must be 'mean' or 'sum', got {kd_bins!r}")
+        Params(kd_bins=kd_bins)                                              # value checks
         self.alpha, self.tau, self.distill = alpha, tau, distill
         self.simcc_beta, self.label_softmax, self.kd_bins = simcc_beta, label_softmax, kd_bins
         self.betas = dict(BETAS if betas is None else betas)
@@ -176,13 +194,9 @@ class UnifiedMultiTeacher(Method):
 
 
 def build_method(params: dict, student: nn.Module, teachers: dict[str, nn.Module], train_set):
-    """METHODS['unified']: params alpha, betas, tau, distill, simcc_beta, label_softmax, kd_bins;
-    teachers named by dataset."""
-    allowed = {'alpha', 'betas', 'tau', 'distill', 'simcc_beta', 'label_softmax', 'kd_bins'}
-    unknown = set(params) - allowed
-    if unknown:
-        raise ValueError(f'unified: unknown method_params {sorted(unknown)}; expected {sorted(allowed)}')
-    missing = set(teachers) - set(BETAS) if params.get('betas') is None else set()
+    """METHODS['unified']: ``params`` are ``Params``' fields; teachers named by dataset."""
+    params = vars(method_params(Params, params, 'unified'))
+    missing = set(teachers) - set(BETAS) if params['betas'] is None else set()
     if missing:
         raise ValueError(f'unified: teachers must be named by dataset {sorted(BETAS)}; got {sorted(teachers)}')
     cfg = train_set.cfg

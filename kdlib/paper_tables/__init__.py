@@ -207,16 +207,42 @@ def by_seed(results: dict) -> bool:
                and all(isinstance(v, dict) for v in runs.values()) for runs in results.values())
 
 
+class _Columns(dict):
+    """One row's values; a missing column names itself and its row."""
+
+    def __init__(self, label: str, values: dict):
+        super().__init__(values)
+        self.label = label
+
+    def __missing__(self, column):
+        raise KeyError(f"{column!r} of row {self.label!r}")
+
+
+class _Rows(dict):
+    """{row label: values} as a claim reads it; a missing row or column says which it is."""
+
+    def __missing__(self, label):
+        raise KeyError(f"row {label!r}")
+
+    def __getitem__(self, label):
+        return _Columns(label, super().__getitem__(label))
+
+
+def _missing(key: KeyError) -> str:
+    return str(key.args[0]) if key.args else "its rows"
+
+
 def paired_effects(claim: Claim, results: dict[str, dict[int, dict]]) -> tuple[dict[int, float], str]:
-    """{seed: the claim's effect computed from that seed's rows}, and the last missing key."""
+    """{seed: the claim's effect computed from that seed's rows}, and the last missing row or
+    column ("row 'KD'", "'Mean' of row 'FitNet'")."""
     seeds = sorted({s for runs in results.values() for s in runs})
     effects, missing = {}, ""
     for s in seeds:
-        view = {label: runs[s] for label, runs in results.items() if s in runs}
+        view = _Rows({label: runs[s] for label, runs in results.items() if s in runs})
         try:
             value = claim.effect(view)
         except KeyError as key:
-            missing = str(key)
+            missing = _missing(key)
             continue
         if math.isfinite(value):
             effects[s] = value
@@ -274,11 +300,11 @@ def evaluate_claim(claim: Claim, results: dict, probes: int = 512, seed: int = 0
             return _judge_paired(claim, results)
         results = aggregate(results)
     stats = results
-    means = {label: {c: s.mean for c, s in cols.items()} for label, cols in stats.items()}
+    means = _Rows({label: {c: s.mean for c, s in cols.items()} for label, cols in stats.items()})
     try:
         holds = bool(claim.check(means))
     except KeyError as missing:
-        return {"claim": claim.text, "status": "not run", "detail": f"no kit result for {missing}"}
+        return {"claim": claim.text, "status": "not run", "detail": f"no kit result for {_missing(missing)}"}
     single = any(s.n < 2 for cols in stats.values() for s in cols.values())
     direction = "holds" if holds else "fails"
     if single:
@@ -334,3 +360,37 @@ def with_dependencies(runs: dict) -> dict:
     for name, cfg in runs.items():
         visit(name, cfg)
     return out
+
+
+def paper_module(paper: str):
+    """The table module of ``paper`` (a short name of ``PAPERS``), imported."""
+    import importlib
+    if paper not in PAPERS or PAPERS[paper][1] is None:
+        with_tables = sorted(name for name, (_, module) in PAPERS.items() if module)
+        raise KeyError(f"no paper tables for {paper!r}; papers with tables: {with_tables}")
+    return importlib.import_module(PAPERS[paper][1])
+
+
+def row_metrics(module, results: dict, params: dict, columns=None) -> dict[str, float]:
+    """``module.row_metrics(results, **params)``: the row's numbers from its runs' results
+    (``row_runs``' names; ``'row'`` is the row's own run). ``columns``, the ones a table needs,
+    is passed to a ``row_metrics`` that takes it (to skip a costly measurement no table reads).
+    Notebook-only parameters a ``row_metrics`` does not take are left out."""
+    import inspect
+    signature = inspect.signature(module.row_metrics).parameters
+    extra = {"columns": columns} if "columns" in signature else {}
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values()):
+        params = {k: v for k, v in params.items() if k in signature}
+    return module.row_metrics(results, **params, **extra)
+
+
+def cached_row_results(module, profile: str, seed: int, params: dict) -> dict | None:
+    """The results of every run ``module.row_runs(profile, seed, **params)`` needs, when the run
+    cache holds them all (a released teacher counts as held), else None. Never trains."""
+    from kdlib.experiment import cached_result
+    results = {}
+    for name, cfg in module.row_runs(profile, seed, **params).items():
+        results[name] = cached_result(cfg)
+        if results[name] is None:
+            return None
+    return results

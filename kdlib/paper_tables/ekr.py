@@ -25,7 +25,7 @@ Notes on the transcription:
 - Fig. 4 is a figure (one keypoint's 1D distributions before / after distillation, caption: "after
   distillation, a more prominent central Gaussian distribution is produced"). The kit checks it as
   numbers: the mean peak probability and entropy of the student's softmax x / y distributions over
-  the visible validation joints (``kdlib.paper_rows.ekr.simcc_sharpness``), measured by the notebook for
+  the visible validation joints (``kdlib.evaluation.sharpness.simcc_sharpness``), measured by the notebook for
   every SimDR run it makes and saved with its metrics; no paper numbers.
 - Fig. 5's values are not in the text (figure only): its grid rows carry no paper numbers; the
   paper states the chosen point, alpha = 0.005, beta = 0.04.
@@ -74,7 +74,7 @@ FIG5_BETAS = (0.004, 0.04, 0.4)
 # Section 4.1's augmentation as PipelineConfig overrides (module docstring): rotation within
 # +-30 degrees (2 x rot_factor), scale within 0.75..1.25; flip and half-body stay the dataset's
 PIPELINE = {'rot_factor': 15.0, 'scale_factor': 0.25}
-# Fig. 4 as numbers (``kdlib.paper_rows.ekr.simcc_sharpness``), measured on the validation set
+# Fig. 4 as numbers (``kdlib.evaluation.sharpness.simcc_sharpness``), measured on the validation set
 SHARPNESS_COLUMNS = ['Peak probability (%)', 'Entropy (nats)']
 PCKH = '`PCKh@0.5`'         # in backticks: a bare "@" renders as a mailto link in markdown
 
@@ -313,40 +313,32 @@ def experiment_config(profile: str, seed: int, dataset: str, student: str, head:
 
 
 def _without_defaults(params: dict) -> dict:
-    import inspect
-    from kdlib.methods.ekr import EKR
-    defaults = {k: p.default for k, p in inspect.signature(EKR).parameters.items()}
-    return {k: v for k, v in params.items() if k not in defaults or v != defaults[k]}
+    from kdlib.methods.base import defaults
+    from kdlib.methods.ekr import Params
+    fixed = defaults(Params)
+    return {k: v for k, v in params.items() if k not in fixed or v != fixed[k]}
 
 
-def kit_results(table: Table, profile: str, seeds) -> dict[str, dict[int, dict]]:
-    """{row label: {seed: {column: value}}} of the run rows already in the run cache (+ derived).
+def row_metrics(results: dict, head: str = 'simcc', columns=None, **_params) -> dict[str, float]:
+    """The papers interface: a row's numbers from its runs' results (``row_runs``' names).
 
-    What a training run stores (metrics, Params), plus the Fig. 4 sharpness columns, measured here
-    on the validation set when the table has them; the cost columns come from the driver's cell
-    results (``python -m kdlib.reproduce ekr``).
+    What the training run stores (metrics, ``Params``, training time) plus, for a SimDR run, the
+    Fig. 4 sharpness columns measured on the validation set (skipped when ``columns``, the ones a
+    table needs, has none of them). The cost columns (inference memory and speed) are measured by
+    the notebook's ``measure_cost`` cells and come from the driver's cell results.
     """
-    from kdlib.experiment import cached_result
-    from kdlib.reproduce import with_derived
-    out = {}
-    for row in table.run_rows():
-        values = {}
-        for seed in seeds:
-            cfg = experiment_config(profile, seed, **row.params)
-            result = cached_result(cfg)
-            if result is not None:
-                metrics = {**result['metrics'], 'Params': result['params_M']}
-                if set(SHARPNESS_COLUMNS) & set(table.columns) and cfg.head == 'simcc':
-                    metrics.update(sharpness_of(result))
-                values[seed] = {c: metrics[c] for c in table.columns if c in metrics}
-        out[row.label] = values
-    return with_derived(table, out)
+    result = results['row']
+    metrics = {**result['metrics'], 'Params': result['params_M'], 'params_M': result['params_M'],
+               'train_time_s': result['train_time_s']}
+    if head == 'simcc' and (columns is None or set(SHARPNESS_COLUMNS) & set(columns)):
+        metrics.update(sharpness_of(result))
+    return metrics
 
 
 def sharpness_of(result: dict) -> dict[str, float]:
-    """``kdlib.paper_rows.ekr.simcc_sharpness`` of a finished SimDR run on its validation set."""
+    """``kdlib.evaluation.sharpness.simcc_sharpness`` of a finished SimDR run on its validation set."""
     from kdlib.experiment import ExperimentConfig, build_datasets, load_trained
-    from kdlib.paper_rows.ekr import simcc_sharpness
+    from kdlib.evaluation.sharpness import simcc_sharpness
     cfg = ExperimentConfig.from_dict(result['config'])
     profile = cfg.resolved_profile()
     val_set = build_datasets(cfg, profile)[1]

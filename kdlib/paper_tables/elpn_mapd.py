@@ -187,28 +187,16 @@ def convergence_values(result: dict, metric: str = 'Mean') -> dict[str, float]:
     return {f'{metric} at 1/4': float(early), f'{metric} AUC': float(area / previous)}
 
 
-def kit_values(result: dict) -> dict[str, float]:
-    """A run result's numbers under this module's column names (what a driver cell saves)."""
+def row_metrics(results: dict, **_params) -> dict[str, float]:
+    """The papers interface: a row's numbers from its runs' results (``row_runs``' names): the row
+    run's validation metrics, ``Params`` / ``GFLOPs`` and convergence columns
+    (``convergence_values``)."""
+    result = results['row']
     values = {k: float(v) for k, v in result['metrics'].items() if isinstance(v, (int, float))}
     values.update(Params=result['params_M'], GFLOPs=result['gflops_paper'])
     for metric in ('Mean', 'AP'):
         values.update(convergence_values(result, metric))
     return values
-
-
-def kit_results(table_name: str, profile: str, seeds) -> dict[str, dict[int, dict]]:
-    """{row label: {seed: kit values}} of the rows the run cache already holds (never trains),
-    derived columns included: the notebook's view of a table between driver runs, in the per-seed
-    form ``evaluate_claim`` pairs and ``assemble_table`` reads."""
-    from kdlib.experiment import cached_result
-    from kdlib.reproduce import with_derived
-    table, per_row = TABLES[table_name], {}
-    for row in table.run_rows():
-        found = {s: cached_result(experiment_config(profile=profile, seed=s, **row.params)) for s in seeds}
-        runs = {s: kit_values(r) for s, r in found.items() if r is not None}
-        if runs:
-            per_row[row.label] = runs
-    return with_derived(table, per_row)
 
 
 def table_order(dataset: str) -> list[str]:

@@ -381,3 +381,24 @@ def row_runs(profile: str, seed: int, **params) -> dict:
     """The papers interface: the run behind a table row (``'row'``) and the runs it needs."""
     from kdlib.paper_tables import call_with, with_dependencies
     return with_dependencies({'row': call_with(experiment_config, profile, seed, params)})
+
+
+def row_metrics(results: dict, **_params) -> dict[str, float]:
+    """The papers interface: a row's numbers from its runs' results (``row_runs``' names).
+
+    Validation metrics and cost of the row's run; ``train_time_s`` / ``train_time_h`` and
+    ``GFLOPs`` (paper convention) include the runs it needed, FPD's teacher (Table 3: "51h" for
+    FPD counts the teacher's training). A released teacher (``paper`` profile: a
+    ``CheckpointRef``) was not trained here: its time and FLOPs are unknown to the kit and left
+    out (``released_teachers`` counts them).
+    """
+    result = results['row']
+    needed = [r for name, r in results.items() if name != 'row']
+    trained = [r for r in needed if isinstance(r, dict)]
+    time_s = result['train_time_s'] + sum(r['train_time_s'] for r in trained)
+    metrics = {k: float(v) for k, v in result['metrics'].items()}
+    metrics.update(train_time_s=time_s, train_time_h=time_s / 3600,
+                   GFLOPs=result['gflops_paper'] + sum(r['gflops_paper'] for r in trained),
+                   student_train_time_s=result['train_time_s'], params_M=result['params_M'],
+                   released_teachers=float(len(needed) - len(trained)))
+    return metrics

@@ -34,14 +34,13 @@ Notes on the transcription:
   threshold), so a seed's effect is that seed's gain of one row over another. Every table with
   run rows is measured against the undistilled SimCC HRNet-W32 (scheme ``'baseline'``), except
   GAINS, whose claim compares the gains of two datasets (two baselines: none is set).
-- Progress: ``run_row`` and ``table_results`` show one bar over the runs they go through (named
-  by scheme, run and model) and keep the trainer's per-epoch bars off.
+- The papers interface: ``row_runs`` (the chain behind a row: teacher, stage-1 student, GCN) and
+  ``row_metrics`` (the row model's numbers, the chain's training time).
 """
 from __future__ import annotations
 
 import copy
 
-from tqdm.auto import tqdm
 
 from kdlib.experiment import ExperimentConfig
 from kdlib.teachers import teacher_run
@@ -138,51 +137,6 @@ def experiments(scheme: str, dataset: str = 'crowdpose', profile: str = 'smoke',
 def final_run(runs: dict[str, ExperimentConfig]) -> ExperimentConfig:
     """The run whose model is the row's (refiner > student > teacher)."""
     return runs.get('refiner') or runs.get('student') or runs['teacher']
-
-
-def run_row(scheme: str, dataset: str = 'crowdpose', profile: str = 'smoke', seed: int = 0,
-            show_progress: bool = True, **overrides) -> dict:
-    """Train (or load from the cache) every run of a scheme; returns {'runs': {name: result},
-    'result': the row model's result, 'metrics': its validation metrics + 'Params(M)', 'GFLOPs'}.
-
-    `show_progress`: one bar over the chain's runs, named by run and model (the trainer's own
-    per-epoch bars stay off, so a notebook cell keeps one bar)."""
-    from kdlib.experiment import run_experiment
-    runs = experiments(scheme, dataset, profile, seed, **overrides)
-    results = {}
-    bar = tqdm(runs.items(), desc=f'{scheme} on {dataset}', unit='run', disable=not show_progress)
-    for name, cfg in bar:
-        bar.set_postfix_str(f'{name} {cfg.model}')
-        results[name] = run_experiment(cfg, show_progress=False)
-    final = results[list(runs)[-1]]
-    metrics = {**final['metrics'], 'Params(M)': final['params_M'], 'GFLOPs': final['gflops_paper'],
-               'train_time_s': sum(r['train_time_s'] for r in results.values())}
-    return {'runs': results, 'result': final, 'metrics': metrics}
-
-
-def is_cached(scheme: str, dataset: str, profile: str, seed: int = 0) -> bool:
-    """Whether every run of the scheme has a finished result (nothing would train)."""
-    from kdlib.experiment import cached_result
-    runs = experiments(scheme, dataset, profile, seed)
-    return all(cached_result(cfg) is not None for cfg in runs.values())
-
-
-def table_results(table: Table, profile: str = 'smoke', seed: int = 0, train: bool = True,
-                  show_progress: bool = True) -> dict[str, dict[int, dict]]:
-    """The run-rows of `table` for one seed: {row label: {seed: {column: value}}} (the per-seed
-    shape `kdlib.reproduce.assemble_table` and `kdlib.paper_tables.evaluate_claim` take).
-    `train=False` only reads rows already in the run cache (the others are left out: 'not run').
-    `show_progress`: one bar over the table's rows, named by the row it is training."""
-    rows = [row for row in table.run_rows()
-            if train or is_cached(row.params['scheme'], row.params['dataset'], profile, seed)]
-    out = {}
-    bar = tqdm(rows, desc=table.title.split(':')[0], unit='row', disable=not show_progress)
-    for row in bar:
-        bar.set_postfix_str(row.label)
-        metrics = run_row(row.params['scheme'], row.params['dataset'], profile, seed,
-                          show_progress=False)['metrics']
-        out[row.label] = {int(seed): {c: metrics[c] for c in table.columns if c in metrics}}
-    return out
 
 
 # ----------------------------------------------------------------------------- table helpers
@@ -359,9 +313,21 @@ HEADLINE = 'table3'      # the paper's headline: Ours vs SimCC-W32 on CrowdPose 
 
 def row_runs(profile: str, seed: int, scheme: str, dataset: str = 'crowdpose', **params) -> dict:
     """The papers interface: the run behind a table row (``'row'``: refiner > student > teacher)
-    and the runs it needs (the stage-1 student, the teacher)."""
+    after the other runs of its scheme, under their names (``'teacher'``, ``'student'``)."""
     from kdlib.paper_tables import with_dependencies
     keep = {k: v for k, v in params.items() if k in ('stage1_params', 'stage2_params', 'refiner_params',
                                                      'label_smoothing')}
     runs = experiments(scheme, dataset, profile, seed, **keep)
-    return with_dependencies({'row': final_run(runs)})
+    final = final_run(runs)
+    return with_dependencies({**{name: cfg for name, cfg in runs.items() if cfg is not final},
+                              'row': final})
+
+
+def row_metrics(results: dict, **_params) -> dict[str, float]:
+    """The papers interface: a row's numbers from its runs' results (``row_runs``' names): the row
+    model's validation metrics, ``Params(M)`` and ``GFLOPs`` (paper convention), and the
+    training time of the whole chain (teacher, stage-1 student, GCN)."""
+    final = results['row']
+    trained = [r for r in results.values() if isinstance(r, dict)]
+    return {**final['metrics'], 'Params(M)': final['params_M'], 'GFLOPs': final['gflops_paper'],
+            'train_time_s': sum(r['train_time_s'] for r in trained)}

@@ -285,15 +285,18 @@ def experiment_config(profile: str, seed: int, student: str, training: str, dist
                             train={'best_metric': 'Avg'}, **_common(profile, seed, student, 'coco'))
 
 
-def row_metrics(result: dict, training: str, eval_mode: str = 'all', **_params) -> dict:
-    """All table columns of one trained run: in-dataset and cross-dataset evaluations.
+def row_metrics(results: dict, training: str, eval_mode: str = 'all', **_params) -> dict:
+    """The papers interface: a row's numbers from its runs' results (``row_runs``' names): every
+    table column of the row's run (``'row'``), in-dataset and cross-dataset evaluations.
 
     Table 1: 'PCK', 'PCK@0.1' (MPII valid), COCO 'AP'... (COCO val), 'Kpts', 'Avg'; the dataset
     a model was not trained on is evaluated on all its points or, with eval_mode='shared', on
     the 12 shared points. Tables 2-4 read the unified runs' per-dataset metrics; Table 5
     (eval_mode='halpe') puts the Halpe AP in the COCO-style columns, and the per-point OKS
     similarities (`kdlib.data.unified.keypoint_similarity`) in 'OKS <point>' and 'OKS MPII-only'.
+    Cost: ``params_M``, ``gflops_paper``, ``train_time_s`` of the row's run.
     """
+    result = results['row']
     m = result['metrics']
     other = 'shared' if eval_mode == 'shared' else 'all'     # the dataset not trained on
     if training == 'unified':
@@ -306,7 +309,9 @@ def row_metrics(result: dict, training: str, eval_mode: str = 'all', **_params) 
     out = dict(mpii, **coco, **{'PCK': mpii['Mean'], 'PCK@0.1': mpii['Mean@0.1'],
                                 'Kpts': result['num_joints'], 'Avg': (mpii['Mean'] + coco['AP']) / 2,
                                 'MPII (PCKh)': mpii['Mean'], 'COCO (AP)': coco['AP'],
-                                'Average': (mpii['Mean'] + coco['AP']) / 2})
+                                'Average': (mpii['Mean'] + coco['AP']) / 2,
+                                'params_M': result['params_M'], 'gflops_paper': result['gflops_paper'],
+                                'train_time_s': result['train_time_s']})
     if eval_mode == 'halpe':
         out = dict(out, **cross_evaluate(result, 'halpe', 'unified'))
     return out
@@ -314,26 +319,6 @@ def row_metrics(result: dict, training: str, eval_mode: str = 'all', **_params) 
 
 # ----------------------------------------------------------------------------- notebook views
 MODEL_NAMES = {'rtmpose_t': 'RTMPose-t', 'rtmpose_s': 'RTMPose-s', 'rtmpose_m': 'RTMPose-m'}
-
-
-def kit_results(table_name: str, profile: str, seeds) -> dict[str, dict[int, dict]]:
-    """{row label: {seed: kit values}} of the rows the run cache already holds (never trains):
-    the notebook's view of a table between driver runs, paired by seed for the claims."""
-    from kdlib.experiment import cached_result
-    out = {}
-    for row in TABLES[table_name].run_rows():
-        found = {s: cached_result(experiment_config(profile, s, **row.params)) for s in seeds}
-        values = {s: row_metrics(r, **row.params) for s, r in found.items() if r is not None}
-        if values:
-            out[row.label] = values
-    return out
-
-
-def markdown_safe(markdown: str) -> str:
-    """Column names with '@' ('PCK@0.1', 'Mean@0.1') in backticks: Jupyter's markdown renders
-    'PCK@0.1' as a mailto: link."""
-    import re
-    return re.sub(r'(?<![`\w])([\w.]+@[\w.]+)', r'`\1`', markdown)
 
 
 def row_runs(profile: str, seed: int, **params) -> dict:

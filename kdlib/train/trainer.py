@@ -321,9 +321,27 @@ def _resume(path: Path, student, method, optimizer, scheduler, scaler,
     return state["epoch"] + 1, state["history"], state["best"]
 
 
+class RunShare:
+    """One run's view of a bar that counts runs: each of the run's ``steps`` advances it by
+    1 / ``steps``, and its postfix names the run (``label``) first."""
+
+    def __init__(self, bar, steps: int, label: str):
+        self.bar, self.per_step, self.label = bar, 1.0 / max(1, steps), label
+        self.start = bar.n
+
+    def update(self, n: int = 1) -> None:
+        self.bar.update(n * self.per_step)
+
+    def set_postfix(self, **values) -> None:
+        self.bar.set_postfix(run=self.label, **values)
+
+    def close(self) -> None:            # a run that stopped early still counts as one run
+        self.bar.update(max(0.0, self.start + 1.0 - self.bar.n))
+
+
 def fit(student: nn.Module, method: nn.Module, train_set, val_set, cfg: TrainConfig,
         run_dir: str | Path, teachers: dict[str, nn.Module] | None = None, predict_fn=None,
-        config: dict | None = None, resume: bool = True) -> dict:
+        config: dict | None = None, resume: bool = True, cell_bar=None) -> dict:
     """Train ``student`` with ``method`` for ``cfg.epochs``; validate, log, checkpoint every epoch.
 
     ``run_dir`` receives ``last.pt`` (full state, every epoch), ``best.pt`` (weights of the best
@@ -334,6 +352,10 @@ def fit(student: nn.Module, method: nn.Module, train_set, val_set, cfg: TrainCon
     ``dict(metrics=last validation, best=..., history=[...], train_time_s, checkpoint, best_checkpoint,
     diverged, divergence)``: ``diverged`` is True when an epoch's loss exploded (``divergence``, the
     first such epoch's reason; see the module docstring).
+
+    Progress: one bar for the run (``cfg.progress_label``, in steps), or, given ``cell_bar`` (a tqdm
+    bar counting runs: a notebook cell's one bar, ``kdlib.figures.common.run_all``), this run
+    advances it by one run over its steps and names itself in its postfix.
     """
     run_dir, teachers, info = Path(run_dir), dict(teachers or {}), ddp.current()
     seed_everything(cfg.seed)
@@ -359,8 +381,11 @@ def fit(student: nn.Module, method: nn.Module, train_set, val_set, cfg: TrainCon
     persistent = cfg.device.startswith("cuda")
     loader = make_loader(train_set, cfg, start_epoch, True, info, persistent) if persistent else None
     show = cfg.show_progress and info.is_main
-    bar = tqdm(total=(cfg.epochs - start_epoch) * steps, desc=cfg.progress_label, unit="step",
-               disable=not show)                          # one bar for the whole run
+    if cell_bar is not None and show:
+        bar = RunShare(cell_bar, (cfg.epochs - start_epoch) * steps, cfg.progress_label)
+    else:
+        bar = tqdm(total=(cfg.epochs - start_epoch) * steps, desc=cfg.progress_label, unit="step",
+                   disable=not show)                      # one bar for the whole run
     for epoch in range(start_epoch, cfg.epochs):
         if persistent:
             loader.sampler.set_epoch(epoch)

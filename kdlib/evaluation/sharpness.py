@@ -1,9 +1,5 @@
-"""EKR's Fig. 4 as table columns (``kdlib/paper_tables/ekr.py`` ``fig4``): how peaked a SimCC
-model's 1D distributions are, measured over a validation set.
-
-Lives here, not in ``kdlib/figures/ekr.py``, because the paper's table module computes it for a
-finished run (``kdlib.paper_tables.ekr.sharpness_of``) and figures import tables, not the reverse.
-"""
+"""How peaked a SimCC model's 1D distributions are, over a validation set: EKR's Fig. 4 as numbers
+(the ``fig4`` table's columns, ``kdlib/paper_tables/ekr.py``)."""
 from __future__ import annotations
 
 import torch
@@ -35,22 +31,3 @@ def simcc_sharpness(model, dataset, batch_size: int = 32, device=None) -> dict[s
     if count == 0:
         return {'Peak probability (%)': float('nan'), 'Entropy (nats)': float('nan')}
     return {'Peak probability (%)': 100.0 * peak / count, 'Entropy (nats)': entropy / count}
-
-
-def restore(result: dict):
-    """(method, student, teacher) of a finished EKR run (``run_experiment``'s result), eval mode.
-
-    The method's learned parts (WA projections, MFT, gamma history) come from the run's checkpoint.
-    """
-    from kdlib.experiment import ExperimentConfig, load_trained, run_experiment
-    from kdlib.methods.ekr import build_method
-    from kdlib.train.checkpoint import load_checkpoint
-    cfg = ExperimentConfig.from_dict(result['config'])
-    if cfg.method != 'ekr' or 'teacher' not in cfg.teachers:
-        raise ValueError(f"restore expects an EKR run with a 'teacher', got method {cfg.method!r}")
-    student = load_trained(result)
-    teacher = load_trained(run_experiment(cfg.teachers['teacher'], show_progress=False))
-    params = {**cfg.method_params, 'input_size': tuple(result['input_size'])}
-    method = build_method(params, student, {'teacher': teacher}, None)
-    method.load_state_dict(load_checkpoint(result['checkpoint'])['method'])
-    return method.eval(), student, teacher
