@@ -213,7 +213,7 @@ def test_ekr_records_gamma(pair):
 
 
 def test_inference_cost_cpu():
-    from kdlib.cost import inference_cost
+    from kdlib.models.cost import inference_cost
     model = TinyPose()
     cost = inference_cost(model, (32, 24), batch=4, device='cpu', warmup=1, iters=2)
     weights_mb = sum(p.numel() * 4 for p in model.parameters()) / 2 ** 20

@@ -2,7 +2,8 @@
 
 `build_model(name, num_joints, head, input_size, variant, simcc_split_ratio, pretrained, **kw)`;
 `MODELS[name]` = {'builder', 'paper', 'classroom', 'smoke'} (keyword arguments per variant);
-`summary(model, input_size)` -> params_M, gflops_paper, gflops_true (see summary.py).
+`summary(model, input_size)` -> params_M, gflops_paper, gflops_true (see summary.py);
+`cost.inference_cost(model, input_size, batch, device)`: peak memory and speed of a forward.
 
 Every model returns a dict: `heatmaps` (B, K, H/4, W/4) and/or `simcc_x` (B, K, W*k), `simcc_y`
 (B, K, H*k); `feature` (what the head reads), `stages` (one map per backbone stage, shallow -> deep)

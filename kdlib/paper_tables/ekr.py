@@ -5,7 +5,7 @@ Run rows carry the parameters of ``notebooks/03_enhanced_knowledge_review.ipynb`
 ``student`` (model zoo name), ``head`` ('simcc' = the paper's SimDR head, or 'heatmap'),
 ``distiller`` (a ``kdlib.methods.METHODS`` key: 'supervised', 'ekr', 'kd', 'fitnet', 'rkd', 'at',
 'sp', 'reviewkd'), ``method_params``, ``measure_cost`` (Tables 2-3: inference memory and speed
-by ``kdlib.cost.inference_cost``). The teacher of every distiller is HRNet-W32 with a SimDR head
+by ``kdlib.models.cost.inference_cost``). The teacher of every distiller is HRNet-W32 with a SimDR head
 trained by the kit on the same dataset (seed 0, the paper's "pretrained teacher", Section 4.1).
 
 Notes on the transcription:
