@@ -7,15 +7,16 @@
 Every run-row of a table, once per seed, is one *cell*: the paper's notebook executed by papermill
 with parameters ``profile``, ``seed``, ``result_path`` and the row's ``params``. The notebook trains
 (through ``kdlib.experiment.run_experiment``, cached, so rows sharing a run train it once) and
-ends with ``save_cell_result(result_path, metrics)``. Cells run in parallel local processes
+ends with ``save_cell_result(result_path, metrics)`` (``kdlib.cells``: the notebook side of the contract). Cells run in parallel local processes
 (``--jobs``) or as submitit jobs; each executed notebook and its result JSON are kept under
 ``results/<profile>/<paper>/cells/``. A cell whose result exists is skipped on re-run; a failed
 cell is reported with the path of its executed notebook and does not stop the others. Inside a
 cell, several visible GPUs make ``run_experiment`` train with DDP via torchrun (kdlib/train/ddp.py);
 with ``--jobs`` > 1 on a multi-GPU node give each job its GPUs with ``CUDA_VISIBLE_DEVICES``.
 
-The driver then writes, per paper, ``<table>.csv`` / ``<table>.md`` (kit mean +- std over seeds,
-the paper's number, the difference; quoted rows marked) and ``summary.json`` with the claims
+The driver then writes, per paper, ``<table>.csv`` / ``<table>.md`` (``kdlib.paper_tables.assemble``:
+the kit's mean +- std over seeds beside the paper's number, or on SynthPose each row's paired
+effect beside the paper's; quoted rows marked) and ``summary.json`` with the claims
 ledger, and (re)writes ``results/<profile>/REPORT.md`` over all papers run so far.
 
 Bad input. A cell whose parameters the notebook's ``parameters`` cell does not declare fails
@@ -29,169 +30,23 @@ loss diverged (``kdlib.train.trainer.divergence``) are listed in the report unde
 from __future__ import annotations
 
 import argparse
-import ast
-import difflib
-import hashlib
 import importlib
-import inspect
 import json
-import math
 import os
-import re
 import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from kdlib.paper_tables import PAPERS, Stat, Table, aggregate, evaluate_claim
+from kdlib.cells import (NOTEBOOKS_DIR, REPO_ROOT, Cell, check_cell_parameters, cell_done, plan_cells,
+                         results_dir)
+from kdlib.paper_tables import PAPERS, Table, evaluate_claim
+from kdlib.paper_tables.assemble import assemble_table, cell_values, with_derived
 from kdlib.train.checkpoint import (CorruptFileError, atomic_write_text, read_json,
                                     read_json_or_isolate)
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
-# result keys a notebook may save under the kit's own names, read for these table columns
-COLUMN_ALIASES = {"GFLOPs": "gflops_paper", "Params": "params_M", "Params (M)": "params_M",
-                  "#Params": "params_M", "Training Time (h)": "train_time_h"}
-
-
-# ----------------------------------------------------------------------------- parameters
-class ParameterError(ValueError):
-    """A papermill parameter that the notebook's ``parameters`` cell does not declare."""
-
-
-def declared_parameters(notebook: str | os.PathLike) -> list[str]:
-    """The names assigned at the top level of ``notebook``'s ``parameters`` cell, read with ``ast``
-    (``papermill.inspect_notebook`` skips a line holding a second ``=``, e.g. in its comment).
-    Private names (``_declared``, the snapshot ``check_parameters`` reads) are not parameters."""
-    cells = json.loads(Path(notebook).read_text())["cells"]
-    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    if not tagged:
-        raise ParameterError(f"{notebook}: no cell tagged 'parameters' (papermill needs one)")
-    source = tagged[0]["source"]
-    names = set()
-    for node in ast.parse(source if isinstance(source, str) else "".join(source)).body:
-        targets = node.targets if isinstance(node, ast.Assign) else \
-            [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
-        names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-    return sorted(n for n in names if not n.startswith("_"))
-
-
-def _unknown_message(unknown, declared, where: str) -> str:
-    """'<where>: unknown parameter 'netwrok' (did you mean 'network'?); declared: ...'."""
-    named = []
-    for name in sorted(unknown):
-        close = difflib.get_close_matches(name, declared, n=1)
-        named.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    return (f"{where}: unknown parameter{'s' if len(named) > 1 else ''} {', '.join(named)}; "
-            f"the parameters cell declares {', '.join(sorted(declared))}")
-
-
-def check_cell_parameters(cell: "Cell") -> None:
-    """Raise ``ParameterError`` when ``cell.params`` holds a name its notebook does not declare."""
-    declared = declared_parameters(cell.notebook)
-    unknown = set(cell.params) - set(declared)
-    if unknown:
-        raise ParameterError(_unknown_message(unknown, declared, f"notebook {Path(cell.notebook).name}"))
-
-
-_IPYTHON_HISTORY = re.compile(r"_{1,3}|_i{1,3}|_i?\d+|_[iod]h")   # _, __, _i, _ii, _i7, _7, _ih...
-
-
-def _is_value(value) -> bool:
-    """Papermill injects literals only: a module, function or class is an import, not a parameter."""
-    return not (inspect.ismodule(value) or callable(value))
-
-
-def check_parameters(namespace: dict, declared) -> None:
-    """A notebook's first cell after its (injected) parameters:
-    ``check_parameters(globals(), _declared)``, where the parameters cell ends with
-    ``_declared = set(globals())``. Raises ``ParameterError`` naming every name bound since the
-    snapshot (papermill injects a misspelt ``-p netwrok ...`` with only a warning, and the run
-    would go on with the defaults) and listing the declared ones. IPython's own names (history
-    ``_i3``, ``_7``, ``user_ns_hidden``) and imports (modules, functions, classes) are ignored."""
-    try:
-        from IPython import get_ipython
-        hidden = set(getattr(get_ipython(), "user_ns_hidden", None) or ())
-    except ImportError:
-        hidden = set()
-    snapshot, declared = declared, set(declared)
-
-    def ignored(name):
-        return name in hidden or _IPYTHON_HISTORY.fullmatch(name) is not None
-
-    unknown = [n for n, v in namespace.items() if n not in declared and not ignored(n)
-               and _is_value(v) and v is not snapshot]
-    if unknown:
-        known = [n for n in declared if n in namespace and not n.startswith("_") and not ignored(n)
-                 and _is_value(namespace[n])]
-        raise ParameterError(_unknown_message(unknown, known, "this notebook") +
-                             ". Fix the name (papermill -p NAME VALUE) or declare it there (run "
-                             "interactively: re-run the parameters cell before this one).")
-
-
-def save_cell_result(result_path: str | os.PathLike | None, metrics: dict, **extra) -> None:
-    """Called by a notebook's last cell: write its metrics for the driver (atomic JSON).
-
-    ``metrics``: flat {name: number}, named like the table's columns (e.g. 'AP', 'Mean', 'GFLOPs')
-    or with the kit's keys (``params_M``, ``gflops_paper``, ``train_time_s``). A no-op when
-    ``result_path`` is empty (the notebook run interactively).
-    """
-    if not result_path:
-        return
-    clean = {}
-    for key, value in metrics.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise TypeError(f"save_cell_result: metric {key!r} must be a number, got {type(value).__name__}")
-        clean[key] = float(value)
-    if "train_time_s" in clean:
-        clean.setdefault("train_time_h", clean["train_time_s"] / 3600)
-    payload = {"metrics": clean, "finished": time.strftime("%Y-%m-%d %H:%M:%S"), **extra}
-    atomic_write_text(result_path, json.dumps(payload, indent=1, default=str))
-
-
-@dataclass
-class Cell:
-    paper: str
-    notebook: str               # input notebook (absolute)
-    params: dict                # papermill parameters, including profile / seed / result_path
-    output_notebook: str
-    result_path: str
-    rows: list = field(default_factory=list)   # [(table, row label)] this cell feeds
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "cell"
-
-
-def plan_cells(paper: str, notebook: Path, tables: dict[str, Table], profile: str,
-               seeds: list[int], out_dir: Path) -> list[Cell]:
-    """One cell per distinct (row params, seed); rows with identical params share a cell."""
-    cells: dict[str, Cell] = {}
-    for table_name, table in tables.items():
-        for row in table.run_rows():
-            for seed in seeds:
-                params = {**row.params, "profile": profile, "seed": seed}
-                key = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:10]
-                if key not in cells:
-                    stem = f"{_slug(row.label)}_s{seed}_{key}"
-                    result_path = str(out_dir / "cells" / f"{stem}.json")
-                    cells[key] = Cell(paper, str(notebook), {**params, "result_path": result_path},
-                                      str(out_dir / "cells" / f"{stem}.ipynb"), result_path)
-                cells[key].rows.append((table_name, row.label))
-    return list(cells.values())
-
-
-def cell_done(cell: Cell) -> bool:
-    """Its result file holds metrics. A missing, truncated or corrupt one is not done: re-run."""
-    try:
-        result = json.loads(Path(cell.result_path).read_text())
-    except (OSError, ValueError):          # missing, unreadable, not UTF-8, not JSON
-        return False
-    return isinstance(result, dict) and isinstance(result.get("metrics"), dict)
 
 
 def run_cell(cell: Cell, threads: int | None = None, timeout: int | None = None) -> dict:
@@ -285,16 +140,6 @@ def _run_submitit(cells, cluster, folder, timeout, slurm: dict, threads) -> dict
 
 
 # ----------------------------------------------------------------------------- tables
-def cell_values(table: Table, metrics: dict) -> dict[str, float]:
-    """A cell's metrics under the table's column names (aliases for the kit's own keys)."""
-    out = {}
-    for column in table.columns:
-        key = column if column in metrics else COLUMN_ALIASES.get(column)
-        if key in metrics:
-            out[column] = metrics[key]
-    return out
-
-
 def collect(table_name: str, table: Table, cells: list[Cell]) -> dict[str, dict[int, dict]]:
     """{row label: {seed: column values}} from the cells' result files (+ derived columns)."""
     per_row: dict[str, dict[int, dict]] = {r.label: {} for r in table.run_rows()}
@@ -307,104 +152,6 @@ def collect(table_name: str, table: Table, cells: list[Cell]) -> dict[str, dict[
                 per_row[label][cell.params["seed"]] = cell_values(table, metrics)
     return with_derived(table, per_row)
 
-
-def with_derived(table: Table, per_row: dict[str, dict[int, dict]]) -> dict[str, dict[int, dict]]:
-    """{row label: {seed: columns}} + the table's derived columns, computed per seed."""
-    seeds = sorted({s for runs in per_row.values() for s in runs})
-    for column, derive in table.derived.items():
-        for seed in seeds:
-            view = {label: runs[seed] for label, runs in per_row.items() if seed in runs}
-            try:
-                values = derive(view)
-            except KeyError:
-                continue
-            for label, value in values.items():
-                per_row[label][seed][column] = value
-    return {label: dict(sorted(runs.items())) for label, runs in per_row.items()}
-
-
-def _fmt(value: float, digits: int = 2) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-def baseline_effects(table: Table, per_seed: dict) -> dict[str, dict[str, Stat]]:
-    """Each run row's paired effect over its baseline row (``Table.baselines``) per column:
-    {label: {column: Stat}} (mean and standard error of the per-seed differences, over the seeds
-    both rows ran)."""
-    out = {}
-    for label, base_label in table.baselines().items():
-        runs, base = per_seed.get(label), per_seed.get(base_label)
-        if label == base_label or not isinstance(runs, dict) or not isinstance(base, dict):
-            continue
-        out[label] = {}
-        for column in table.columns:
-            diffs = [runs[s][column] - base[s][column] for s in sorted(set(runs) & set(base))
-                     if column in runs[s] and column in base[s]]
-            diffs = [d for d in diffs if math.isfinite(d)]
-            if diffs:
-                se = float(np.std(diffs, ddof=1) / math.sqrt(len(diffs))) if len(diffs) > 1 else math.nan
-                out[label][column] = Stat(float(np.mean(diffs)), se, len(diffs))
-    return out
-
-
-def assemble_table(table: Table, per_seed: dict, relative: bool = False):
-    """Long numeric DataFrame (row, column, kit_mean, kit_std, seeds, paper, diff, effect, effect_se,
-    paper_effect) + markdown with the kit and the paper in separate, compact columns.
-
-    Absolute (real data): per column ``C`` the kit's mean ± std over seeds and ``C (paper)``.
-    ``relative`` (SynthPose profiles, where absolute numbers are not comparable with the papers'):
-    per column ``C`` the kit's value, ``Δ C`` its paired effect over the row's baseline
-    (``table.baselines()``, ± its standard error; ``base`` on the baseline row) and ``Δ C (paper)``
-    the paper's effect between the same rows. A table without a baseline stays absolute. Quoted
-    literature rows show the paper's numbers in italics; '–' is a number the kit has not run."""
-    import pandas as pd
-    stats = aggregate(per_seed)
-    effects = baseline_effects(table, per_seed)
-    baselines = table.baselines()
-    relative = relative and bool(baselines)
-    papers = {r.label: r.paper for r in table.rows}
-    records = []
-    headers = [h for c in table.columns for h in ((c, f"Δ {c}", f"Δ {c} (paper)") if relative
-                                                  else (c, f"{c} (paper)"))]
-    lines = ["| Row | " + " | ".join(headers) + " |", "|---|" + "---|" * len(headers)]
-    for row in table.rows:
-        cells = []
-        for column in table.columns:
-            paper = row.paper.get(column)
-            stat = stats.get(row.label, {}).get(column) if row.kind == "run" else None
-            kit = stat.mean if stat else math.nan
-            diff = kit - paper if (stat and paper is not None) else math.nan
-            effect = effects.get(row.label, {}).get(column)
-            is_baseline = baselines.get(row.label) == row.label
-            paper_base = papers.get(baselines.get(row.label), {}).get(column)
-            paper_effect = (paper - paper_base if paper is not None and paper_base is not None
-                            and not is_baseline else math.nan)
-            records.append(dict(row=row.label, kind=row.kind, column=column, kit_mean=kit,
-                                kit_std=stat.std if stat else math.nan, seeds=stat.n if stat else 0,
-                                paper=paper if paper is not None else math.nan, diff=diff,
-                                effect=effect.mean if effect else math.nan,
-                                effect_se=effect.std if effect else math.nan, paper_effect=paper_effect))
-            if row.kind == "quoted":
-                value = f"*{_fmt(paper)}*" if paper is not None else "–"
-            else:
-                value = _mean_spread(stat.mean, stat.std, stat.n) if stat else "–"
-            if not relative:
-                cells += [value, "–" if row.kind == "quoted" or paper is None else _fmt(paper)]
-                continue
-            if is_baseline:
-                kit_effect = "base" if stat else "–"
-            else:
-                kit_effect = _mean_spread(effect.mean, effect.std, effect.n, signed=True) if effect else "–"
-            cells += [value, kit_effect, f"{paper_effect:+.2f}" if math.isfinite(paper_effect) else "–"]
-        label = f"{row.label} *(quoted)*" if row.kind == "quoted" else row.label
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return pd.DataFrame.from_records(records), "\n".join(lines)
-
-
-def _mean_spread(mean: float, spread: float, n: int, signed: bool = False) -> str:
-    """'12.34 ± 0.56' (the spread only with more than one seed); ``signed``: '+1.20 ± 0.30'."""
-    text = f"{mean:+.2f}" if signed else _fmt(mean)
-    return text + (f" ± {_fmt(spread)}" if n > 1 and math.isfinite(spread) else "")
 
 
 # ----------------------------------------------------------------------------- driver
@@ -440,10 +187,6 @@ def load_tables(module_name: str | None) -> tuple[dict[str, Table], str | None]:
         return {}, None
     module = importlib.import_module(module_name)
     return module.TABLES, getattr(module, "HEADLINE", None)
-
-
-def results_dir(profile: str, root: Path | None = None) -> Path:
-    return Path(root or os.environ.get("KDLIB_RESULTS", REPO_ROOT / "results")) / profile
 
 
 def reproduce(paper: str, profile: str = "quick", tables: list[str] | None = None,

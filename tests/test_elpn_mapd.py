@@ -19,7 +19,7 @@ from kdlib.methods.mapd import (DEFAULTS, MAPD, build_method, heatmap_log_distri
                                 kpd_pixel_terms, mapd_loss, mapd_weights, mpd_loss)
 from kdlib.paper_tables import Effect, evaluate_claim
 from kdlib.paper_tables import elpn_mapd as tables
-from kdlib.reproduce import assemble_table, with_derived
+from kdlib.paper_tables.assemble import assemble_table, with_derived
 
 REPO = Path(__file__).resolve().parents[1]
 # Hand-made (1, 1, 1, 2) heatmaps: student, teacher, ground truth.

@@ -11,8 +11,8 @@ import pytest
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
 
-from kdlib.reproduce import (PAPERS, NOTEBOOKS_DIR, Cell, ParameterError, check_parameters,  # noqa: E402
-                             declared_parameters, load_tables, reproduce, run_cell, write_report)
+from kdlib.cells import NOTEBOOKS_DIR, Cell, ParameterError, check_parameters, declared_parameters  # noqa: E402
+from kdlib.reproduce import PAPERS, load_tables, reproduce, run_cell, write_report  # noqa: E402
 
 TOY = TESTS / "toy"
 

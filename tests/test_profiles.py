@@ -6,7 +6,8 @@ import importlib.util
 import pytest
 
 from kdlib.profiles import PROFILES, get_profile, scaled_milestones
-from kdlib.reproduce import NOTEBOOKS_DIR, PAPERS, load_tables, plan_cells
+from kdlib.cells import NOTEBOOKS_DIR, plan_cells
+from kdlib.reproduce import PAPERS, load_tables
 
 FIELDS = {"data_root", "synthpose", "input_size", "model_variant", "epochs", "lr_milestones",
           "lr_gamma", "warmup_iters", "batch_size", "val_every", "seeds", "num_workers", "device",

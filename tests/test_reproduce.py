@@ -9,7 +9,8 @@ TOY = Path(__file__).parent / "toy"
 sys.path.insert(0, str(TOY.parent))
 
 from kdlib.paper_tables import Claim, Stat, evaluate_claim  # noqa: E402
-from kdlib.reproduce import cell_done, plan_cells, reproduce, save_cell_result  # noqa: E402
+from kdlib.cells import cell_done, plan_cells, save_cell_result  # noqa: E402
+from kdlib.reproduce import reproduce  # noqa: E402
 
 
 def _toy(tmp_path, **kw):
@@ -163,7 +164,7 @@ def test_relative_tables_measure_each_row_against_its_own_baseline():
     """SynthPose tables: a row's paired effect over the baseline its table names for it (here each
     network against its undistilled self), beside the paper's effect."""
     from kdlib.paper_tables import Row, Table
-    from kdlib.reproduce import assemble_table
+    from kdlib.paper_tables.assemble import assemble_table
     table = Table("t", ["AP"], [Row("A", {"AP": 50.0}), Row("A + KD", {"AP": 51.0}),
                                 Row("B", {"AP": 60.0}), Row("B + KD", {"AP": 60.5})],
                   baseline={"A + KD": "A", "B + KD": "B"})

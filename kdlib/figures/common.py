@@ -37,8 +37,8 @@ from kdlib.paper_tables import (PAPERS, cached_row_results, evaluate_claim, pape
                                 with_dependencies)
 from kdlib.plan import describe_run
 from kdlib.profiles import get_profile
-from kdlib.reproduce import (NOTEBOOKS_DIR, assemble_table, cell_done, cell_values, plan_cells,
-                             results_dir, with_derived)
+from kdlib.cells import NOTEBOOKS_DIR, cell_done, plan_cells, results_dir
+from kdlib.paper_tables.assemble import assemble_table, cell_values, with_derived
 
 SIDE_COLOURS = {'left': '#1f77b4', 'right': '#ff7f0e', 'centre': '#2ca02c'}
 
@@ -254,7 +254,7 @@ def table_items(paper: str, profile: str, names=None, seeds=None, measured: dict
     (``row_runs`` all finished: ``row_metrics``), else from ``measured`` ({table: {row label:
     numbers}} a notebook measured itself, at the first of ``seeds``); nothing trains here
     (``train_tables`` does). On SynthPose profiles each run row shows its
-    paired effect over the table's baseline (``kdlib.reproduce.assemble_table(relative=True)``).
+    paired effect over the table's baseline (``kdlib.paper_tables.assemble.assemble_table(relative=True)``).
     Returns [{name, title, frame, markdown, claims (DataFrame), claims_markdown}]."""
     module = paper_module(paper)
     names = list(names or module.TABLES)

@@ -242,7 +242,8 @@ def markdown(table: pd.DataFrame, prov: dict | None = None) -> str:
 def main(argv=None) -> None:
     import sys
 
-    from kdlib.reproduce import provenance, results_dir
+    from kdlib.cells import results_dir
+    from kdlib.reproduce import provenance
     from kdlib.train.checkpoint import atomic_write_text
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="classroom")

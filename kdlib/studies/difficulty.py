@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from kdlib.experiment import ExperimentConfig, build_datasets, ensure_data, run_experiment
-from kdlib.reproduce import results_dir
+from kdlib.cells import results_dir
 from kdlib.train.checkpoint import atomic_write_text
 
 # Teachers and a student of the papers; the gap printed is 'large' minus 'small'.
