@@ -11,7 +11,8 @@ from kdlib.methods.base import Method
 from kdlib.benchmarks.train import Row, compare, method_overheads, peak_bytes
 from kdlib.train.trainer import TrainConfig, TrainStep
 
-STUDENT_S, TEACHER_S = 0.02, 0.01      # the teacher adds half a student step: ratio 1.5, share 1/3
+STUDENT_S, TEACHER_S = 0.06, 0.03      # the teacher adds half a student step: ratio 1.5, share 1/3
+# (long enough that a wake-up delayed by a busy scheduler, a few ms, stays within the tolerances)
 
 
 class Sleeper(nn.Module):
@@ -84,9 +85,10 @@ def test_harness_interleaves_repeats_and_skips_warmup():
 
 
 def test_harness_sizes_repeats_to_repeat_seconds():
-    """A 5 ms step and repeat_s = 50 ms: about ten timed steps per repeat, not the minimum 2."""
-    res = compare(lambda: time.sleep(0.005) or 0.0, lambda: time.sleep(0.005) or 0.0,
-                  steps=2, rounds=2, warmup=1, repeat_s=0.05)
+    """A 20 ms step and repeat_s = 200 ms: about ten timed steps per repeat, not the minimum 2 (a
+    step long enough that a busy scheduler's late wake-ups, a few ms, do not halve the count)."""
+    res = compare(lambda: time.sleep(0.02) or 0.0, lambda: time.sleep(0.02) or 0.0,
+                  steps=2, rounds=2, warmup=1, repeat_s=0.2)
     assert 5 <= res["steps"] <= 10
 
 
