@@ -321,11 +321,13 @@ def write_report(profile: str, results_root: Path | None = None) -> Path:
     """``results/<profile>/REPORT.md`` from every paper summary present."""
     root = results_dir(profile, results_root)
     lines = [f"# kdlib reproduction report — profile `{profile}`", "",
-             "Kit numbers are mean ± std over seeds (no ± with one seed). Rows marked *(quoted)* "
-             "are the paper's literature numbers, not run by the kit. On SynthPose profiles the "
-             "absolute numbers are not comparable with the papers': a row shows its paired effect "
-             "over its table's baseline (mean ± standard error of the per-seed differences) beside "
-             "the paper's effect. On real data Δ = kit − paper. Claims are judged on paired seeds "
+             "Kit numbers are mean ± std over seeds (no ± with one seed); '–' is a number the kit "
+             "has not run. Rows marked *(quoted)* are the paper's literature numbers (in italics), "
+             "not run by the kit. On SynthPose profiles the absolute numbers are not comparable "
+             "with the papers': each column C has the kit's value, `Δ C`, the row's paired effect "
+             "over its table's baseline (mean ± standard error of the per-seed differences; `base` "
+             "on the baseline) and `Δ C (paper)`, the paper's effect between the same rows. On real "
+             "data each column C has the kit's value and `C (paper)`. Claims are judged on paired seeds "
              "(a one-sided t-test of the per-seed effects at alpha 0.05); an inconclusive claim "
              "states the smallest effect its seeds could have detected.", ""]
     diverged = diverged_runs(profile)
