@@ -43,18 +43,26 @@ PARAMS = {'supervised': ('kdlib.methods.base', 'Params', 'Supervised'),
           'mapd': ('kdlib.methods.mapd', 'Params', None),
           'ekr': ('kdlib.methods.ekr', 'Params', None),
           'two_stage': ('kdlib.methods.two_stage', 'Stage1Params', None),
-          'two_stage_gcn': ('kdlib.methods.two_stage', 'Stage2Params', None)}
+          'two_stage_gcn': ('kdlib.methods.two_stage', 'Stage2Params', None),
+          'kd': ('kdlib.methods.distillers', 'KDParams', 'VanillaKD'),
+          'fitnet': ('kdlib.methods.distillers', 'FitNetParams', None),
+          'rkd': ('kdlib.methods.distillers', 'RKDParams', 'RKD'),
+          'at': ('kdlib.methods.distillers', 'ATParams', None),
+          'sp': ('kdlib.methods.distillers', 'SPParams', 'SimilarityPreserving'),
+          'reviewkd': ('kdlib.methods.distillers', 'ReviewKDParams', None)}
 
 
 @pytest.mark.parametrize('method', sorted(PARAMS))
 def test_method_params_have_one_place(method):
     """One Params dataclass per method: a misspelt name is named with its nearest valid one before
-    anything is built, and a method class with its own signature takes its defaults from Params."""
+    anything is built, and a method class with its own signature takes its defaults from Params.
+    Every registered method has one."""
     import importlib
     import inspect
     from dataclasses import fields
 
-    from kdlib.methods import build_method
+    from kdlib.methods import METHODS, build_method
+    assert set(METHODS) == set(PARAMS)
     module_name, params_name, class_name = PARAMS[method]
     module = importlib.import_module(module_name)
     params = getattr(module, params_name)

@@ -28,12 +28,14 @@ HCL pools to aspect-preserving grids.
 from __future__ import annotations
 
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from kdlib.losses import simcc_kd
-from kdlib.methods.base import Method, task_loss
+from kdlib.methods.base import Method, method_params, task_loss
 
 __all__ = ['vanilla_kd', 'VKD_REDUCTIONS', 'hcl_loss', 'attention_map', 'at_loss', 'sp_loss', 'rkd_loss',
            'pairwise_distances', 'ABF', 'DistillMethod', 'VanillaKD', 'FitNet', 'RKD', 'AttentionTransfer',
@@ -200,6 +202,52 @@ def stage_shapes(model: nn.Module, input_size: tuple[int, int], key: str = 'stag
     return [tuple(s.shape[1:]) for s in out[key]]
 
 
+# ---------------------------------------------------------------------------------- parameters
+# One ``method_params`` dataclass per distiller (``kdlib.methods.base.method_params`` checks a
+# config against it); the loss weights are RepDistiller's defaults unless noted.
+@dataclass(frozen=True)
+class KDParams:
+    weight: float = 0.04           # EKR Eq. (8): beta, Section 4.1 (Table 1's KD is L_vkd alone)
+    temperature: float = 1.0       # the printed softmax
+    reduction: str = 'paper'       # L_vkd's reduction (kdlib/methods/ekr.py docstring)
+
+    def __post_init__(self):
+        if self.reduction not in VKD_REDUCTIONS:
+            raise ValueError(f'kd: reduction must be one of {VKD_REDUCTIONS}, got {self.reduction!r}')
+
+
+@dataclass(frozen=True)
+class FitNetParams:
+    weight: float = 100.0          # RepDistiller train_student.py: --beta 100 for hint
+    student_stage: int | None = None   # None: the third of four stages (RepDistiller --hint_layer 2)
+    teacher_stage: int | None = None
+
+
+@dataclass(frozen=True)
+class RKDParams:
+    weight: float = 1.0            # RepDistiller: --beta 1 for rkd
+    w_dist: float = 25.0           # RKD paper: distance-wise weight
+    w_angle: float = 50.0          # RKD paper: angle-wise weight
+
+
+@dataclass(frozen=True)
+class ATParams:
+    weight: float = 1000.0         # RepDistiller: --beta 1000 for attention
+    num_pairs: int | None = None   # None: every stage pair
+
+
+@dataclass(frozen=True)
+class SPParams:
+    weight: float = 3000.0         # RepDistiller: --beta 3000 for similarity
+
+
+@dataclass(frozen=True)
+class ReviewKDParams:
+    weight: float = 1.0            # ReviewKD: HCL weight 1
+    levels: tuple = (4, 2, 1)      # ReviewKD's HCL pooled grids
+    mid_channels: int | None = None    # None: min(512, C_last) (ReviewKD)
+
+
 # ---------------------------------------------------------------------------------- methods
 class DistillMethod(Method):
     """Task loss + ``weight * distill(student_out, teacher_out)``; subclasses define ``distill``."""
@@ -237,10 +285,10 @@ class VanillaKD(DistillMethod):
     """Table 1's KD: EKR's L_vkd alone (``vanilla_kd``), weight beta of EKR Eq. (8), Section 4.1."""
     name = 'kd'
 
-    def __init__(self, weight=0.04, temperature=1.0, reduction='paper'):
+    def __init__(self, weight=KDParams.weight, temperature=KDParams.temperature,
+                 reduction=KDParams.reduction):
         super().__init__(weight)
-        if reduction not in VKD_REDUCTIONS:
-            raise ValueError(f'kd: reduction must be one of {VKD_REDUCTIONS}, got {reduction!r}')
+        KDParams(reduction=reduction)                                      # value checks
         self.temperature, self.reduction = temperature, reduction
 
     def distill(self, s_out, t_out):
@@ -251,7 +299,7 @@ class FitNet(DistillMethod):
     """Hint learning: regressor (1x1 conv, resize to the hint's (h, w)) on student stage -> MSE."""
     name = 'fitnet'
 
-    def __init__(self, s_shape, t_shape, student_stage, teacher_stage, weight=100.0):
+    def __init__(self, s_shape, t_shape, student_stage, teacher_stage, weight=FitNetParams.weight):
         super().__init__(weight)
         self.student_stage, self.teacher_stage, self.size = student_stage, teacher_stage, t_shape[1:]
         self.regressor = nn.Sequential(nn.Conv2d(s_shape[0], t_shape[0], 1, bias=False),
@@ -268,7 +316,7 @@ class RKD(DistillMethod):
     """RKD on globally average-pooled last-stage embeddings (relations need no channel alignment)."""
     name = 'rkd'
 
-    def __init__(self, weight=1.0, w_dist=25.0, w_angle=50.0):
+    def __init__(self, weight=RKDParams.weight, w_dist=RKDParams.w_dist, w_angle=RKDParams.w_angle):
         super().__init__(weight)
         self.w_dist, self.w_angle = w_dist, w_angle
 
@@ -282,7 +330,7 @@ class AttentionTransfer(DistillMethod):
     """AT over the last ``n`` stage pairs (same depth from the end), summed."""
     name = 'at'
 
-    def __init__(self, num_pairs, weight=1000.0):
+    def __init__(self, num_pairs, weight=ATParams.weight):
         super().__init__(weight)
         self.num_pairs = num_pairs
 
@@ -294,7 +342,7 @@ class AttentionTransfer(DistillMethod):
 class SimilarityPreserving(DistillMethod):
     name = 'sp'
 
-    def __init__(self, weight=3000.0):
+    def __init__(self, weight=SPParams.weight):
         super().__init__(weight)
 
     def distill(self, s_out, t_out):
@@ -305,7 +353,8 @@ class ReviewKD(DistillMethod):
     """Knowledge review: deep -> shallow ABF chain over the last ``n`` student stages, HCL per stage."""
     name = 'reviewkd'
 
-    def __init__(self, s_shapes, t_shapes, weight=1.0, levels=(4, 2, 1), mid_channels=None):
+    def __init__(self, s_shapes, t_shapes, weight=ReviewKDParams.weight, levels=ReviewKDParams.levels,
+                 mid_channels=ReviewKDParams.mid_channels):
         super().__init__(weight)
         n = min(len(s_shapes), len(t_shapes))
         self.s_shapes, self.t_shapes, self.levels = s_shapes[-n:], t_shapes[-n:], tuple(levels)
@@ -346,8 +395,9 @@ def build_method(params: dict, student, teachers, train_set) -> Method:
     name = params.pop('distiller', 'kd')
     if name not in DISTILLERS:
         raise ValueError(f"unknown distiller {name!r}; expected one of {sorted(DISTILLERS)}")
-    size = input_size_of(params, train_set) if name in _NEEDS_SHAPES else None
-    params.pop('input_size', None)
+    size = {'input_size': params.pop('input_size')} if 'input_size' in params else {}
+    params = vars(method_params(PARAMS[name], params, name))
+    size = input_size_of(size, train_set) if name in _NEEDS_SHAPES else None
     if size is None:
         return DISTILLERS[name](**params)
     s, t = stage_shapes(student, size), stage_shapes(single_teacher(teachers), size)
@@ -365,6 +415,8 @@ def _at(s, t, num_pairs=None, **kw):
     return AttentionTransfer(num_pairs or min(len(s), len(t)), **kw)
 
 
+PARAMS = {'kd': KDParams, 'fitnet': FitNetParams, 'rkd': RKDParams, 'at': ATParams, 'sp': SPParams,
+          'reviewkd': ReviewKDParams}
 DISTILLERS = {'kd': VanillaKD, 'fitnet': _fitnet, 'rkd': RKD, 'at': _at,
               'sp': SimilarityPreserving, 'reviewkd': ReviewKD}
 _NEEDS_SHAPES = {'fitnet', 'at', 'reviewkd'}
