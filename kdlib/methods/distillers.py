@@ -395,9 +395,9 @@ def build_method(params: dict, student, teachers, train_set) -> Method:
     name = params.pop('distiller', 'kd')
     if name not in DISTILLERS:
         raise ValueError(f"unknown distiller {name!r}; expected one of {sorted(DISTILLERS)}")
-    size = {'input_size': params.pop('input_size')} if 'input_size' in params else {}
+    given = {'input_size': params.pop('input_size')} if 'input_size' in params else {}
     params = vars(method_params(PARAMS[name], params, name))
-    size = input_size_of(size, train_set) if name in _NEEDS_SHAPES else None
+    size = input_size_of(given, train_set) if name in _NEEDS_SHAPES else None
     if size is None:
         return DISTILLERS[name](**params)
     s, t = stage_shapes(student, size), stage_shapes(single_teacher(teachers), size)

@@ -393,9 +393,9 @@ class EKR(Method):
 def build_method(params: dict, student, teachers, train_set) -> EKR:
     """EKR from ``params``: ``Params``' fields (+ ``input_size``, else the train set's)."""
     params = dict(params or {})
-    size = {'input_size': params.pop('input_size')} if 'input_size' in params else {}
+    given = {'input_size': params.pop('input_size')} if 'input_size' in params else {}
     key = method_params(Params, params, 'EKR').stage_key     # checked before the shapes cost a forward
-    size = input_size_of(size, train_set)
+    size = input_size_of(given, train_set)
     s_shapes = stage_shapes(student, size, key)
     t_shapes = stage_shapes(single_teacher(teachers), size, key)
     return EKR(s_shapes, t_shapes, **params)
