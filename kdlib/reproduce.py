@@ -2,6 +2,8 @@
 
     python -m kdlib.reproduce sdp --table table4 --profile classroom --seeds 3 --jobs 2
     python -m kdlib.reproduce all --profile quick          # README main job: every HEADLINE table
+    python -m kdlib.reproduce all --profile classroom --headline --jobs 2
+    python -m kdlib.reproduce all --profile classroom --publish docs/results   # commit what ran
     python -m kdlib.reproduce sdp --executor submitit --cluster slurm --slurm-partition gpu
 
 Every run-row of a table, once per seed, is one *cell*: the paper's notebook executed by papermill
@@ -230,7 +232,8 @@ def reproduce(paper: str, profile: str = "quick", tables: list[str] | None = Non
         outcomes = run_cells(cells, jobs, executor, cluster, out_dir / "submitit", timeout, slurm,
                              show_progress)
     ran = [o for o in outcomes if o["status"] not in ("skipped", "not run")]
-    summary = {"paper": paper, "profile": profile, "seeds": seed_list, "notebook": str(notebook),
+    shown = notebook.resolve().relative_to(REPO_ROOT) if notebook.resolve().is_relative_to(REPO_ROOT) else notebook
+    summary = {"paper": paper, "profile": profile, "seeds": seed_list, "notebook": str(shown),
                "tables_module": tables_module or default_module,
                "cells": [dict(params=c.params, rows=c.rows, **o) for c, o in zip(cells, outcomes)],
                "tables": {}, "failed_now": [o["notebook"] for o in outcomes if o["status"] == "failed"]}
@@ -246,7 +249,7 @@ def reproduce(paper: str, profile: str = "quick", tables: list[str] | None = Non
                                    "claims": [evaluate_claim(c, per_seed) for c in table.claims]}
     _merge_previous(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=1, default=str))
-    write_report(profile, results_root)
+    write_report(profile, results_root, run_cache=not assemble_only)
     for o in outcomes:
         if o["status"] == "failed":
             print(f"FAILED cell: {o['error']}\n  executed notebook: {o['notebook']}")
@@ -307,18 +310,43 @@ def reassemble(profile: str, results_root: Path | None = None) -> Path:
         seeds = summary["seeds"]
         if seeds != list(range(len(seeds))):
             raise ValueError(f"{path}: seeds {seeds} are not the first {len(seeds)}; cannot re-assemble")
-        notebook = Path(summary["notebook"])
-        default_nb = PAPERS.get(summary["paper"], (None, None))[0]
-        if not notebook.is_file() and default_nb:          # made on another machine
-            notebook = NOTEBOOKS_DIR / default_nb
+        default_nb = PAPERS.get(summary["paper"], (None, None))[0]     # this checkout's notebook
+        notebook = NOTEBOOKS_DIR / default_nb if default_nb else REPO_ROOT / summary["notebook"]
         reproduce(summary["paper"], profile, tables=list(summary["tables"]), seeds=len(seeds),
                   results_root=results_root, notebook=notebook,
                   tables_module=summary.get("tables_module"), assemble_only=True, show_progress=False)
-    return write_report(profile, results_root)
+    return write_report(profile, results_root, run_cache=False)
 
 
-def write_report(profile: str, results_root: Path | None = None) -> Path:
-    """``results/<profile>/REPORT.md`` from every paper summary present."""
+PUBLISHED = (".json", ".md", ".csv", ".png", ".svg", ".pdf")   # executed notebooks stay behind
+
+
+def publish(profile: str, dest_root: Path, results_root: Path | None = None,
+            papers: list[str] | None = None) -> Path:
+    """Copy the results of ``papers`` (default: every paper) in ``results/<profile>/`` (summaries,
+    cell result files, tables, figures; not the executed notebooks) to ``dest_root/<profile>/`` and
+    re-assemble its REPORT.md there from those files alone: ``docs/results/`` is published this
+    way and a test re-assembles it (``tests/test_published_results.py``)."""
+    import shutil
+    source, dest = results_dir(profile, results_root), results_dir(profile, dest_root)
+    papers = [p.parent for p in source.glob("*/summary.json") if papers is None or p.parent.name in papers]
+    if not papers:
+        raise FileNotFoundError(f"nothing to publish: no <paper>/summary.json under {source} "
+                                f"(run `python -m kdlib.reproduce <paper> --profile {profile}` first)")
+    for paper_dir in papers:
+        shutil.rmtree(dest / paper_dir.name, ignore_errors=True)     # no stale cells of an older run
+        for path in sorted(paper_dir.rglob("*")):
+            if path.is_file() and path.suffix in PUBLISHED:
+                target = dest / path.relative_to(source)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+    return reassemble(profile, dest_root)
+
+
+def write_report(profile: str, results_root: Path | None = None, run_cache: bool = True) -> Path:
+    """``results/<profile>/REPORT.md`` from every paper summary present; ``run_cache``: also list
+    the diverged runs of the run cache that no summary recorded (a re-assembly reads only the
+    results folder, so that a committed report re-assembles the same on any machine)."""
     root = results_dir(profile, results_root)
     lines = [f"# kdlib reproduction report — profile `{profile}`", "",
              "Kit numbers are mean ± std over seeds (no ± with one seed); '–' is a number the kit "
@@ -330,7 +358,7 @@ def write_report(profile: str, results_root: Path | None = None) -> Path:
              "data each column C has the kit's value and `C (paper)`. Claims are judged on paired seeds "
              "(a one-sided t-test of the per-seed effects at alpha 0.05); an inconclusive claim "
              "states the smallest effect its seeds could have detected.", ""]
-    diverged = diverged_runs(profile)
+    diverged = diverged_runs(profile) if run_cache else {}
     for summary_path in sorted(root.glob("*/summary.json"), key=_paper_order):
         paper_dir = summary_path.parent
         try:
@@ -439,6 +467,8 @@ def main(argv=None) -> None:
     parser.add_argument("paper", choices=[*PAPERS, "all"])
     parser.add_argument("--table", action="append", help="table name (repeatable; default: all, "
                         "or the HEADLINE table with 'all --profile quick')")
+    parser.add_argument("--headline", action="store_true", help="each paper's HEADLINE table only "
+                        "(the default of 'all --profile quick'; e.g. 'all --profile classroom --headline')")
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--seeds", type=_positive_int, default=None,
                         help="first N seeds, N >= 1 (default: the profile's)")
@@ -450,11 +480,20 @@ def main(argv=None) -> None:
     parser.add_argument("--timeout", type=int, default=None, help="seconds per notebook cell")
     parser.add_argument("--plan", action="store_true", help="print the runs the cells need, their "
                         "measured step times and planned device-hours; run nothing")
+    parser.add_argument("--publish", type=Path, metavar="DIR", default=None, help="run nothing: copy "
+                        "the profile's paper results (no executed notebooks) to DIR/<profile>/ and "
+                        "re-assemble REPORT.md there (how docs/results/ is made)")
     args = parser.parse_args(argv)
+    if args.publish is not None:
+        chosen = None if args.paper == "all" else [args.paper]
+        print(f"report: {publish(args.profile, args.publish, papers=chosen)}")
+        return
     slurm = {k: v for k, v in (("slurm_partition", args.slurm_partition),
                                 ("gpus_per_node", args.gpus_per_node)) if v is not None}
     papers = list(PAPERS) if args.paper == "all" else [args.paper]
-    headline_only = args.paper == "all" and args.profile == "quick" and not args.table
+    if args.headline and args.table:
+        parser.error("--headline and --table choose tables two ways: give one of them")
+    headline_only = args.headline or (args.paper == "all" and args.profile == "quick" and not args.table)
     if args.plan:
         from kdlib.plan import describe, plan
         from kdlib.profiles import get_profile

@@ -44,3 +44,19 @@ def test_committed_calibration_results_are_what_their_records_give():
         record = json.loads(path.read_text())
         page = markdown(calibration_table(record), record.get('provenance'))
         assert page == path.with_suffix('.md').read_text(), path
+
+
+def test_published_record_merges_every_committed_study(tmp_path):
+    """Notebook 00 shows the committed classroom measurements (no training) through one merged record."""
+    from pathlib import Path
+
+    from kdlib.studies.calibration import published_record
+    studies = sorted((Path(__file__).resolve().parents[1] / 'docs' / 'results' / 'classroom')
+                     .glob('calibration*.json'))
+    merged = published_record('classroom')
+    pairings = set().union(*(json.loads(p.read_text())['pairings'] for p in studies))
+    assert len(studies) >= 2 and set(merged['pairings']) == pairings
+    assert merged['sources'] == [p.name for p in studies]
+    table = calibration_table(merged)
+    assert list(table.index) == list(merged['pairings']) and table.index.name == 'classroom, 3 seeds'
+    assert published_record('classroom', root=tmp_path) is None

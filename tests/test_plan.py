@@ -36,9 +36,12 @@ def test_paper_profile_plan_quotes_missing_dataset_sizes(capsys):
     assert set(table['samples from']) == {'quoted'}
     assert set(table['train samples']) == {QUOTED_TRAIN_SAMPLES['coco']}
     assert (table['epochs'] >= 140).all()                            # the papers' schedules
-    main(['ekr', '--profile', 'smoke', '--table', 'headline', '--seeds', '1', '--plan'])
+    main(['ekr', '--profile', 'smoke', '--headline', '--seeds', '1', '--plan'])     # HEADLINE = 'headline'
     out = capsys.readouterr().out
-    assert 'device-hours' in out and 'measured on cpu' in out
+    assert 'device-hours' in out and 'measured on cpu' in out and 'headline / ' in out
+    with pytest.raises(SystemExit):                    # two ways of choosing tables at once
+        main(['ekr', '--profile', 'smoke', '--headline', '--table', 'headline', '--plan'])
+    assert '--headline and --table' in capsys.readouterr().err
 
 
 def test_paper_profile_distils_from_the_releases_and_names_missing_files(tmp_path, monkeypatch):

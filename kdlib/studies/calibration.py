@@ -224,6 +224,25 @@ def calibration_table(record: dict) -> pd.DataFrame:
     return table
 
 
+def published_record(profile: str, root=None) -> dict | None:
+    """The committed calibration records of ``profile`` (``docs/results/<profile>/calibration*.json``,
+    one per study) merged into one record, so a notebook can show what was measured without
+    training; None where nothing is committed (e.g. an installed package without ``docs/``)."""
+    from pathlib import Path
+
+    from kdlib.cells import REPO_ROOT
+    paths = sorted(Path(root or REPO_ROOT / "docs" / "results").joinpath(profile).glob("calibration*.json"))
+    records = [json.loads(path.read_text()) for path in paths]
+    if not records:
+        return None
+    merged = {"profile": profile, "pairings": {}, "sources": [path.name for path in paths]}
+    for record in records:
+        merged["pairings"].update(record["pairings"])
+    seeds = sorted({r["seeds"] for r in records})
+    merged["seeds"] = seeds[0] if len(seeds) == 1 else "/".join(map(str, seeds))
+    return merged
+
+
 def markdown(table: pd.DataFrame, prov: dict | None = None) -> str:
     """The table as a markdown page (numbers to 2 decimals), under its provenance line."""
     cells = table.reset_index()
