@@ -1,7 +1,6 @@
 """The papers interface (docs/CONTRACTS.md, "Adding a paper"): a sixth paper is one module and one
 notebook. The toy ``tests/toy/sixth.py`` + ``sixth.ipynb`` is registered in ``PAPERS`` and nothing
 else; the driver, the plan, the notebook's table view and the report then work for it."""
-import json
 import sys
 from pathlib import Path
 
