@@ -232,7 +232,8 @@ def reproduce(paper: str, profile: str = "quick", tables: list[str] | None = Non
         outcomes = run_cells(cells, jobs, executor, cluster, out_dir / "submitit", timeout, slurm,
                              show_progress)
     ran = [o for o in outcomes if o["status"] not in ("skipped", "not run")]
-    shown = notebook.resolve().relative_to(REPO_ROOT) if notebook.resolve().is_relative_to(REPO_ROOT) else notebook
+    resolved = notebook.resolve()                  # stored repository-relative: no machine paths
+    shown = resolved.relative_to(REPO_ROOT) if resolved.is_relative_to(REPO_ROOT) else notebook
     summary = {"paper": paper, "profile": profile, "seeds": seed_list, "notebook": str(shown),
                "tables_module": tables_module or default_module,
                "cells": [dict(params=c.params, rows=c.rows, **o) for c, o in zip(cells, outcomes)],
@@ -329,11 +330,11 @@ def publish(profile: str, dest_root: Path, results_root: Path | None = None,
     way and a test re-assembles it (``tests/test_published_results.py``)."""
     import shutil
     source, dest = results_dir(profile, results_root), results_dir(profile, dest_root)
-    papers = [p.parent for p in source.glob("*/summary.json") if papers is None or p.parent.name in papers]
-    if not papers:
+    paper_dirs = [p.parent for p in source.glob("*/summary.json") if papers is None or p.parent.name in papers]
+    if not paper_dirs:
         raise FileNotFoundError(f"nothing to publish: no <paper>/summary.json under {source} "
                                 f"(run `python -m kdlib.reproduce <paper> --profile {profile}` first)")
-    for paper_dir in papers:
+    for paper_dir in paper_dirs:
         shutil.rmtree(dest / paper_dir.name, ignore_errors=True)     # no stale cells of an older run
         for path in sorted(paper_dir.rglob("*")):
             if path.is_file() and path.suffix in PUBLISHED:
