@@ -2,7 +2,9 @@
 
 For the chosen tables and seeds, every run the cells need (each paper module's ``row_runs``: the
 row's run, its teachers and initialisation, each once), with its resolved epochs, batch and input
-size, the training-set size, a **measured** step time and the planned device-hours:
+size, its state in the run cache (``done``, ``epoch k/N`` for a run that will resume, empty for one
+not started) with the training minutes its ``metrics.csv`` records, the training-set size, a
+**measured** step time and the planned device-hours, in all and for what is left:
 
     hours = epochs x ceil(train samples / batch) x (student train step + teachers' forwards) / 3600
 
@@ -72,8 +74,33 @@ def planned_runs(paper: str, profile: str, tables: list[str] | None = None,
                     seen[key] = cfg
                     described = describe_run(cfg)
                     rows.append({"cell": f"{name} / {row.label} / seed {seed}", "run": run_name, "hash": key,
-                                 **{c: described[c] for c in PLAN_COLUMNS}})
+                                 **{c: described[c] for c in PLAN_COLUMNS},
+                                 **run_state(cfg, described["epochs"])})
     return pd.DataFrame(rows).set_index("hash"), seen
+
+
+def run_state(cfg, epochs: int) -> dict:
+    """Where a run stands in the run cache: ``state`` ('done', 'epoch k/N' for a run that resumes
+    from its ``last.pt``, '' when not started), ``epochs done`` and ``trained min`` (the epoch
+    times its ``metrics.csv`` records, on whichever machine trained it; None when there are none).
+    A released teacher is a file, never trained: its state is in ``method``."""
+    from kdlib.experiment import run_dir_of
+    from kdlib.models.pretrained import CheckpointRef
+    if isinstance(cfg, CheckpointRef):
+        return {"state": "", "epochs done": 0, "trained min": None}
+    run_dir = run_dir_of(cfg)
+    done = (run_dir / "result.json").exists()
+    history = pd.DataFrame()
+    if (run_dir / "metrics.csv").exists():
+        try:
+            history = pd.read_csv(run_dir / "metrics.csv")
+        except (pd.errors.EmptyDataError, pd.errors.ParserError):
+            pass                            # unreadable: the trainer restarts it; count nothing
+    trained = len(history) if not done else epochs
+    minutes = (float(history["epoch_time_s"].sum()) / 60 if "epoch_time_s" in history and len(history)
+               else None)
+    state = "done" if done else (f"epoch {trained}/{epochs}" if trained else "")
+    return {"state": state, "epochs done": trained, "trained min": minutes}
 
 
 def train_samples(profile: str, dataset: str) -> tuple[int | None, str]:
@@ -154,20 +181,30 @@ def plan(paper: str, profile: str, tables: list[str] | None = None, seeds: list[
         runs["step s"] = step
         runs["device-hours"] = [s * n / 3600 if s is not None and n else None
                                 for s, n in zip(runs["step s"], runs["steps"])]
+        runs["hours left"] = [h * (1 - d / e) if h is not None and e else None
+                              for h, d, e in zip(runs["device-hours"], runs["epochs done"], runs["epochs"])]
     return runs
 
 
 def describe(table: pd.DataFrame, device: str) -> str:
     """The plan as text: one line per run and the total."""
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
-        text = table.drop(columns=["samples from"]).to_string(float_format=lambda v: f"{v:.3g}")
+        text = table.drop(columns=["samples from", "epochs done"]).to_string(
+            float_format=lambda v: f"{v:.3g}", na_rep="")
     quoted = sorted(set(table.loc[table["samples from"] == "quoted", "dataset"]))
-    lines = [text, f"{len(table)} runs; step times measured on {device} with random inputs "
-                   "(a lower bound: no data loading, no method loss)."]
+    done = int((table["state"] == "done").sum())
+    partial = int(table["state"].str.startswith("epoch").sum())
+    trained = table["trained min"].sum()
+    lines = [text, f"{len(table)} runs: {done} done, {partial} partly trained (they resume where they stopped), "
+                   f"{len(table) - done - partial} not started; {trained:.0f} training minutes recorded "
+                   "in their metrics.csv."]
+    if "step s" in table:
+        lines.append(f"step times measured on {device} with random inputs "
+                     "(a lower bound: no data loading, no method loss).")
     if quoted:
         lines.append(f"training-set sizes quoted (not on disk): {', '.join(quoted)} "
                      f"({', '.join(f'{d} {QUOTED_TRAIN_SAMPLES[d]}' for d in quoted)} samples)")
     if "device-hours" in table and table["device-hours"].notna().any():
-        lines.append(f"planned: {table['device-hours'].sum():.2f} device-hours in all "
-                     f"(one run after another on one device)")
+        lines.append(f"planned: {table['device-hours'].sum():.2f} device-hours in all, "
+                     f"{table['hours left'].sum():.2f} left (one run after another on one device)")
     return "\n".join(lines)

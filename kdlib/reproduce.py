@@ -481,6 +481,8 @@ def main(argv=None) -> None:
     parser.add_argument("--timeout", type=int, default=None, help="seconds per notebook cell")
     parser.add_argument("--plan", action="store_true", help="print the runs the cells need, their "
                         "measured step times and planned device-hours; run nothing")
+    parser.add_argument("--status", action="store_true", help="the --plan table without timing "
+                        "anything: which runs are done, which resume at which epoch, minutes trained")
     parser.add_argument("--publish", type=Path, metavar="DIR", default=None, help="run nothing: copy "
                         "the profile's paper results (no executed notebooks) to DIR/<profile>/ and "
                         "re-assemble REPORT.md there (how docs/results/ is made)")
@@ -495,7 +497,7 @@ def main(argv=None) -> None:
     if args.headline and args.table:
         parser.error("--headline and --table choose tables two ways: give one of them")
     headline_only = args.headline or (args.paper == "all" and args.profile == "quick" and not args.table)
-    if args.plan:
+    if args.plan or args.status:
         from kdlib.plan import describe, plan
         from kdlib.profiles import get_profile
         seeds = list(range(args.seeds)) if args.seeds else None
@@ -504,7 +506,8 @@ def main(argv=None) -> None:
                 continue
             tables = args.table or (None if headline_only else list(load_tables(PAPERS[paper][1])[0]))
             print(f"## {paper}, profile {args.profile}")
-            print(describe(plan(paper, args.profile, tables, seeds), get_profile(args.profile)["device"]))
+            print(describe(plan(paper, args.profile, tables, seeds, measure=not args.status),
+                           get_profile(args.profile)["device"]))
         return
     failed = 0
     for paper in papers:

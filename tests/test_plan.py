@@ -53,3 +53,31 @@ def test_paper_profile_distils_from_the_releases_and_names_missing_files(tmp_pat
     assert len(released) == 1 and released['model'].iloc[0] == 'hrnet_w32'
     assert 'MISSING' in released['method'].iloc[0] and 'pose_hrnet_w32_256x256.pth' in released['method'].iloc[0]
     assert not ((table['model'] == 'hrnet_w32') & (table['epochs'] > 0)).any()   # no teacher trained
+
+
+def test_plan_shows_which_runs_are_done_which_resume_and_what_is_left(isolated_runs, capsys):
+    """The plan reads the run cache: a run with a result.json is 'done', one with epochs in its
+    metrics.csv resumes ('epoch k/N'), and the hours left count only what is still to train."""
+    import pandas as pd
+    from kdlib.experiment import run_dir_of
+    table, configs = planned_runs('ekr', 'smoke', ['headline'], [0])
+    assert set(table['state']) == {''} and table['trained min'].isna().all()
+    finished, resumed = table.index[0], table.index[-1]
+    for key, epochs in ((finished, table.loc[finished, 'epochs']), (resumed, 1)):
+        run_dir = run_dir_of(configs[key])
+        run_dir.mkdir(parents=True)
+        pd.DataFrame({'epoch': range(1, epochs + 1), 'epoch_time_s': [30.0] * epochs}).to_csv(
+            run_dir / 'metrics.csv', index=False)
+    (run_dir_of(configs[finished]) / 'result.json').write_text('{}')
+    total = table.loc[resumed, 'epochs']
+    assert total > 1
+    costed = plan('ekr', 'smoke', ['headline'], [0])
+    assert costed.loc[finished, 'state'] == 'done' and costed.loc[finished, 'hours left'] == 0
+    assert costed.loc[finished, 'trained min'] == costed.loc[finished, 'epochs'] * 0.5
+    assert costed.loc[resumed, 'state'] == f'epoch 1/{total}'
+    assert costed.loc[resumed, 'hours left'] == pytest.approx(costed.loc[resumed, 'device-hours'] * (1 - 1 / total))
+    untouched = costed.drop(index=[finished, resumed])
+    assert (untouched['hours left'] == untouched['device-hours']).all()
+    main(['ekr', '--profile', 'smoke', '--headline', '--seeds', '1', '--status'])
+    out = capsys.readouterr().out
+    assert '1 done, 1 partly trained' in out and 'step times' not in out
