@@ -58,5 +58,7 @@ def test_published_record_merges_every_committed_study(tmp_path):
     assert len(studies) >= 2 and set(merged['pairings']) == pairings
     assert merged['sources'] == [p.name for p in studies]
     table = calibration_table(merged)
-    assert list(table.index) == list(merged['pairings']) and table.index.name == 'classroom, 3 seeds'
+    seeds = sorted({json.loads(p.read_text())['seeds'] for p in studies})      # e.g. '3/4 seeds'
+    assert list(table.index) == list(merged['pairings'])
+    assert table.index.name == f"classroom, {'/'.join(map(str, seeds))} seeds"
     assert published_record('classroom', root=tmp_path) is None
