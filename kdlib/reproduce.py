@@ -247,7 +247,8 @@ def reproduce(paper: str, profile: str = "quick", tables: list[str] | None = Non
         atomic_write_text(out_dir / f"{name}.csv", frame.to_csv(index=False))
         atomic_write_text(out_dir / f"{name}.md", f"### {table.title}\n\n{markdown}\n")
         summary["tables"][name] = {"title": table.title, "markdown": markdown,
-                                   "claims": [evaluate_claim(c, per_seed) for c in table.claims]}
+                                   "claims": [evaluate_claim(c, per_seed, paper=table.paper_values())
+                                              for c in table.claims]}
     _merge_previous(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=1, default=str))
     write_report(profile, results_root, run_cache=not assemble_only)

@@ -149,6 +149,28 @@ def test_inconclusive_states_the_minimum_detectable_effect():
     assert verdict["mde"] == pytest.approx(mde) and f"{mde:.2f}" in verdict["detail"]
 
 
+
+def test_inconclusive_says_how_many_seeds_the_papers_effect_needs():
+    """With the paper's numbers, an inconclusive claim says how many paired seeds would resolve
+    the paper's effect at the spread the kit observed: the first n whose minimum detectable
+    effect (t_0.95 + t_0.8, n - 1 degrees of freedom, x sd / sqrt(n)) is at most the effect."""
+    from scipy import stats
+    from kdlib.paper_tables import gain, seeds_needed
+    results = {"A": _runs([1.0, 2.0, 3.0]), "B": _runs([1.2, 1.5, 3.1])}      # diffs -0.2, 0.5, -0.1
+    paper = {"A": {"AP": 70.3}, "B": {"AP": 70.0}}                             # the paper's effect: +0.3
+    verdict = evaluate_claim(Claim("A beats B", gain("A", "B", "AP")), results, paper=paper)
+    sd = stats.tstd([-0.2, 0.5, -0.1])
+
+    def mde(n):
+        return (stats.t.ppf(0.95, n - 1) + stats.t.ppf(0.8, n - 1)) * sd / n ** 0.5
+    n = verdict["seeds_needed"]
+    assert verdict["paper_effect"] == pytest.approx(0.3)
+    assert mde(n) <= 0.3 < mde(n - 1) and f"needs {n} seeds" in verdict["detail"]
+    assert seeds_needed(sd, 0.001) is None                                     # beyond 100 seeds
+    assert "needs" not in evaluate_claim(Claim("A beats B", gain("A", "B", "AP")), results)["detail"]
+    against = {"A": {"AP": 69.0}, "B": {"AP": 70.0}}                           # the paper's own rows disagree
+    assert "needs" not in evaluate_claim(Claim("A beats B", gain("A", "B", "AP")), results, paper=against)["detail"]
+
 def test_paired_contradicted_and_single_seed_rows_stay_local():
     from kdlib.paper_tables import gain
     results = {"A": _runs([5.0, 6.0, 7.0]), "B": _runs([6.0, 7.1, 7.9]),

@@ -265,7 +265,7 @@ def table_items(paper: str, profile: str, names=None, seeds=None, measured: dict
         per_seed = with_derived(table, _kit_values(paper, module, name, table, profile, seeds,
                                                    (measured or {}).get(name, {})))
         frame, markdown = assemble_table(table, per_seed, relative=is_synthpose(profile))
-        claims = [evaluate_claim(c, per_seed) for c in table.claims]
+        claims = [evaluate_claim(c, per_seed, paper=table.paper_values()) for c in table.claims]
         found = sum(1 for row in table.run_rows() if per_seed.get(row.label))
         out.append(dict(name=name, title=markdown_safe(f'{table.title} -- kit rows found: {found} of '
                                                        f'{len(table.run_rows())}'),

@@ -17,7 +17,9 @@ computed per seed, from that seed's rows only, and the ledger tests the per-seed
 - ``contradicted``: their mean is < 0 by the same test;
 - ``inconclusive``: neither, or fewer than two seeds; the detail gives the **minimum detectable
   effect** of those seeds (one-sided alpha 0.05, power 0.8: ``(t_0.95 + t_0.8) * sd / sqrt(n)``),
-  the smallest effect such a run would have resolved;
+  the smallest effect such a run would have resolved, and, where the paper's own numbers give the
+  claim's effect, how many paired seeds would resolve an effect that size at the spread observed
+  (``seeds_needed``);
 - ``not run``: a row or column the claim reads has no kit result at any seed.
 A claim reads only its own rows, so a row run with one seed leaves the claims that do not read it
 untouched. A legacy claim with a boolean ``check`` only (no effect) is judged unpaired: it holds at
@@ -163,6 +165,10 @@ class Table:
             if base is not None and (base not in runs or (row is not None and row not in runs)):
                 raise ValueError(f"Table {self.title!r}: baseline {row!r} -> {base!r} must name run rows")
 
+    def paper_values(self) -> dict[str, dict[str, float]]:
+        """{row label: the paper's numbers} for the rows that have them."""
+        return {r.label: r.paper for r in self.rows if r.paper}
+
     def baselines(self) -> dict[str, str]:
         """{run row label: the row its effect is measured against} (the baseline maps to itself)."""
         if isinstance(self.baseline, dict):
@@ -266,7 +272,29 @@ def paired_test(values) -> dict:
     return dict(n=n, mean=mean, sd=sd, se=se, p_greater=p_greater, p_less=p_less, mde=float(mde))
 
 
-def _judge_paired(claim: Claim, results: dict) -> dict:
+def seeds_needed(sd: float, effect: float, most: int = 100) -> int | None:
+    """The fewest paired seeds whose minimum detectable effect (``paired_test``) at per-seed spread
+    ``sd`` is at most ``effect``; None when more than ``most`` would be needed."""
+    for n in range(2, most + 1):
+        t = scipy_stats.t.ppf(1 - ALPHA, n - 1) + scipy_stats.t.ppf(POWER, n - 1)
+        if t * sd / math.sqrt(n) <= effect:
+            return n
+    return None
+
+
+def paper_effect(claim: Claim, paper: dict | None) -> float | None:
+    """The claim's effect at the paper's own numbers (``Table.paper_values``); None when the
+    paper does not give every number it reads."""
+    if not paper or claim.effect is None:
+        return None
+    try:
+        value = claim.effect(_Rows(paper))
+    except (KeyError, TypeError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _judge_paired(claim: Claim, results: dict, paper: dict | None = None) -> dict:
     effects, missing = paired_effects(claim, results)
     out = {"claim": claim.text, "seeds": sorted(effects), "unit": claim.effect.unit}
     if not effects:
@@ -285,19 +313,26 @@ def _judge_paired(claim: Claim, results: dict) -> dict:
     if t["p_less"] < ALPHA:
         return {**out, "status": "contradicted", "p": t["p_less"],
                 "detail": f"{summary}, against the claim: one-sided p = {t['p_less']:.3f}"}
-    return {**out, "status": "inconclusive",
-            "detail": f"{summary}, p = {t['p_greater']:.2f}; the smallest effect {t['n']} seeds "
-                      f"with this spread could detect is {t['mde']:.2f} {claim.effect.unit} "
-                      f"(one-sided alpha {ALPHA}, power {POWER})"}
+    detail = (f"{summary}, p = {t['p_greater']:.2f}; the smallest effect {t['n']} seeds with this "
+              f"spread could detect is {t['mde']:.2f} {claim.effect.unit} (one-sided alpha {ALPHA}, power {POWER})")
+    expected = paper_effect(claim, paper)
+    if expected is not None and expected > 0 and t["sd"] > 0:
+        needed = seeds_needed(t["sd"], expected)
+        out.update(paper_effect=expected, seeds_needed=needed)
+        detail += (f"; at this spread the paper's effect ({expected:+.2f}) needs "
+                   + (f"{needed} seeds" if needed else "more than 100 seeds"))
+    return {**out, "status": "inconclusive", "detail": detail}
 
 
-def evaluate_claim(claim: Claim, results: dict, probes: int = 512, seed: int = 0) -> dict:
+def evaluate_claim(claim: Claim, results: dict, probes: int = 512, seed: int = 0,
+                   paper: dict | None = None) -> dict:
     """Verdict of one claim (module docstring). ``results``: per-seed kit results
     {label: {seed: {column: value}}} (paired verdict for claims with an effect), or aggregated
-    {label: {column: Stat}} (unpaired: the means and their spread only)."""
+    {label: {column: Stat}} (unpaired: the means and their spread only). ``paper``: the table's
+    ``paper_values()``, for the seeds an inconclusive claim would need at the paper's effect."""
     if by_seed(results):
         if claim.effect is not None:
-            return _judge_paired(claim, results)
+            return _judge_paired(claim, results, paper)
         results = aggregate(results)
     stats = results
     means = _Rows({label: {c: s.mean for c, s in cols.items()} for label, cols in stats.items()})
