@@ -359,7 +359,8 @@ def write_report(profile: str, results_root: Path | None = None, run_cache: bool
              "on the baseline) and `Δ C (paper)`, the paper's effect between the same rows. On real "
              "data each column C has the kit's value and `C (paper)`. Claims are judged on paired seeds "
              "(a one-sided t-test of the per-seed effects at alpha 0.05); an inconclusive claim "
-             "states the smallest effect its seeds could have detected.", ""]
+             "states the smallest effect its seeds could have detected and, where the paper gives "
+             "the effect, how many seeds would resolve the paper's effect at the spread measured.", ""]
     diverged = diverged_runs(profile) if run_cache else {}
     for summary_path in sorted(root.glob("*/summary.json"), key=_paper_order):
         paper_dir = summary_path.parent
