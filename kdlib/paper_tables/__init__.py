@@ -19,7 +19,7 @@ computed per seed, from that seed's rows only, and the ledger tests the per-seed
   effect** of those seeds (one-sided alpha 0.05, power 0.8: ``(t_0.95 + t_0.8) * sd / sqrt(n)``),
   the smallest effect such a run would have resolved, and, where the paper's own numbers give the
   claim's effect, how many paired seeds would resolve an effect that size at the spread observed
-  (``seeds_needed``);
+  (``seeds_needed``), or that the run's seeds would have resolved it (then it is not there);
 - ``not run``: a row or column the claim reads has no kit result at any seed.
 A claim reads only its own rows, so a row run with one seed leaves the claims that do not read it
 untouched. A legacy claim with a boolean ``check`` only (no effect) is judged unpaired: it holds at
@@ -319,8 +319,12 @@ def _judge_paired(claim: Claim, results: dict, paper: dict | None = None) -> dic
     if expected is not None and expected > 0 and t["sd"] > 0:
         needed = seeds_needed(t["sd"], expected)
         out.update(paper_effect=expected, seeds_needed=needed)
-        detail += (f"; at this spread the paper's effect ({expected:+.2f}) needs "
-                   + (f"{needed} seeds" if needed else "more than 100 seeds"))
+        if needed is not None and needed <= t["n"]:     # the run had the power: the effect is not there
+            detail += (f"; {t['n']} seeds at this spread would have resolved the paper's effect "
+                       f"({expected:+.2f}): an effect that size is not seen at this scale")
+        else:
+            detail += (f"; at this spread the paper's effect ({expected:+.2f}) needs "
+                       + (f"{needed} seeds" if needed else "more than 100 seeds"))
     return {**out, "status": "inconclusive", "detail": detail}
 
 
