@@ -170,7 +170,7 @@ def test_inconclusive_says_how_many_seeds_the_papers_effect_needs():
     assert "needs" not in evaluate_claim(Claim("A beats B", gain("A", "B", "AP")), results)["detail"]
     large = {"A": {"AP": 75.0}, "B": {"AP": 70.0}}                             # +5: 3 seeds had the power
     assert mde(3) <= 5.0
-    assert "3 seeds at this spread would have resolved the paper's effect (+5.00)" in evaluate_claim(
+    assert "3 seeds at this spread would have resolved the paper's effect (+5)" in evaluate_claim(
         Claim("A beats B", gain("A", "B", "AP")), results, paper=large)["detail"]
     against = {"A": {"AP": 69.0}, "B": {"AP": 70.0}}                           # the paper's own rows disagree
     assert "needs" not in evaluate_claim(Claim("A beats B", gain("A", "B", "AP")), results, paper=against)["detail"]

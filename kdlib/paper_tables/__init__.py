@@ -321,9 +321,9 @@ def _judge_paired(claim: Claim, results: dict, paper: dict | None = None) -> dic
         out.update(paper_effect=expected, seeds_needed=needed)
         if needed is not None and needed <= t["n"]:     # the run had the power: the effect is not there
             detail += (f"; {t['n']} seeds at this spread would have resolved the paper's effect "
-                       f"({expected:+.2f}): an effect that size is not seen at this scale")
+                       f"({expected:+.3g}): an effect that size is not seen at this scale")
         else:
-            detail += (f"; at this spread the paper's effect ({expected:+.2f}) needs "
+            detail += (f"; at this spread the paper's effect ({expected:+.3g}) needs "
                        + (f"{needed} seeds" if needed else "more than 100 seeds"))
     return {**out, "status": "inconclusive", "detail": detail}
 
