@@ -39,8 +39,8 @@ def test_driver_runs_cells_in_parallel_assembles_tables_and_claims(tmp_path):
     assert "| Literature [X] *(quoted)* | *60.00* | – | – |" in table      # the paper's number, italic
     # SynthPose profile: kit value | its paired effect over the baseline | the paper's effect
     assert "| Baseline | 50.05 ± 0.07 | base | – |" in table          # 50.0, 50.1 over seeds
-    assert "| Method | 52.05 ± 0.07 | +2.00 ± 0.00 | +2.00 |" in table
-    assert "1.50 ± 0.00" in table                               # 'Params (M)' read from params_M
+    assert "| Method | 52.05 ± 0.07 | +2.00 | +2.00 |" in table    # the same +2 on every seed: no ±
+    assert "| 1.50 |" in table and "± 0.00" not in table      # 'Params (M)' read from params_M
     assert "| Broken | – | – | -49.00 |" in table
     verdicts = {c["claim"]: c["status"] for c in summary["tables"]["main"]["claims"]}
     assert verdicts == {"Method beats Baseline": "reproduced", "Baseline beats Method": "contradicted",
@@ -200,7 +200,7 @@ def test_relative_tables_measure_each_row_against_its_own_baseline():
     assert markdown.splitlines()[0] == "| Row | AP | Δ AP | Δ AP (paper) |"       # separate columns
     assert "| A | 10.50 ± 0.71 | base | – |" in markdown
     assert "| A + KD | 10.90 ± 0.57 | +0.40 ± 0.10 | +1.00 |" in markdown
-    assert "| B + KD | 20.00 ± 1.41 | -1.00 ± 0.00 | +0.50 |" in markdown
+    assert "| B + KD | 20.00 ± 1.41 | -1.00 | +0.50 |" in markdown       # -1 on both seeds
     assert frame.set_index("row").loc["B + KD", "paper_effect"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="must name run rows"):
         Table("t", ["AP"], [Row("A", {})], baseline={"A": "missing"})

@@ -118,6 +118,7 @@ def assemble_table(table: Table, per_seed: dict, relative: bool = False):
 
 
 def _mean_spread(mean: float, spread: float, n: int, signed: bool = False) -> str:
-    """'12.34 ± 0.56' (the spread only with more than one seed); ``signed``: '+1.20 ± 0.30'."""
+    """'12.34 ± 0.56' (the spread only with more than one seed that differ: a parameter count is
+    the same on every seed and reads '0.06', not '0.06 ± 0.00'); ``signed``: '+1.20 ± 0.30'."""
     text = f"{mean:+.2f}" if signed else _fmt(mean)
-    return text + (f" ± {_fmt(spread)}" if n > 1 and math.isfinite(spread) else "")
+    return text + (f" ± {_fmt(spread)}" if n > 1 and math.isfinite(spread) and spread > 0 else "")
