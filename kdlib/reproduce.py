@@ -238,8 +238,9 @@ def reproduce(paper: str, profile: str = "quick", tables: list[str] | None = Non
                "tables_module": tables_module or default_module,
                "cells": [dict(params=c.params, rows=c.rows, **o) for c, o in zip(cells, outcomes)],
                "tables": {}, "failed_now": [o["notebook"] for o in outcomes if o["status"] == "failed"]}
+    prov = provenance(time.perf_counter() - start, jobs) if ran else None
     if ran:       # a re-assembly that ran nothing keeps the provenance of the run that trained
-        summary["provenance"] = provenance(time.perf_counter() - start, jobs)
+        summary["provenance"] = prov
         summary["diverged"] = diverged_runs(profile).get(paper, [])
     for name, table in chosen.items():
         per_seed = collect(name, table, cells)
@@ -249,6 +250,8 @@ def reproduce(paper: str, profile: str = "quick", tables: list[str] | None = Non
         summary["tables"][name] = {"title": table.title, "markdown": markdown,
                                    "claims": [evaluate_claim(c, per_seed, paper=table.paper_values())
                                               for c in table.claims]}
+        if prov:
+            summary["tables"][name]["provenance"] = prov
     _merge_previous(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=1, default=str))
     write_report(profile, results_root, run_cache=not assemble_only)
@@ -275,14 +278,19 @@ def read_summary(path: Path) -> dict | None:
 
 
 def _merge_previous(path: Path, summary: dict) -> None:
-    """Keep tables and cells of earlier invocations that this one did not touch. A corrupt
-    summary is moved aside (``quarantine``, with a warning naming it); its other tables come back
-    when they are run again (their finished cells are collected, not re-run)."""
+    """Keep tables and cells of earlier invocations that this one did not touch. Each table keeps
+    the provenance of the invocation that ran its cells (a table of an older summary, which had
+    one provenance per paper, gets that one). A corrupt summary is moved aside (``quarantine``,
+    with a warning naming it); its other tables come back when they are run again (their
+    finished cells are collected, not re-run)."""
     previous = read_json_or_isolate(path, _summary_problem)
     if previous is None:
         return
     for name, table in previous.get("tables", {}).items():
-        summary["tables"].setdefault(name, table)
+        earlier = table.get("provenance", previous.get("provenance"))
+        current = summary["tables"].setdefault(name, table)
+        if earlier and "provenance" not in current:
+            current["provenance"] = earlier
     for key in ("provenance", "diverged"):
         if key not in summary and key in previous:
             summary[key] = previous[key]
@@ -371,12 +379,18 @@ def write_report(profile: str, results_root: Path | None = None, run_cache: bool
             continue
         lines += [f"## {summary['paper']}", "",
                   f"Notebook `{Path(summary['notebook']).name}`, seeds {summary['seeds']}.", ""]
-        lines += _provenance_section(summary.get("provenance"))
+        made_by = [t.get("provenance", summary.get("provenance")) for t in summary["tables"].values()]
+        one_provenance = all(p == made_by[0] for p in made_by)      # else each table says its own
+        if one_provenance:
+            lines += _provenance_section(made_by[0] if made_by else summary.get("provenance"))
         lines += _cells_section(summary, root)
         cached = diverged.pop(summary["paper"], [])
         lines += _diverged_section(summary["diverged"] if "diverged" in summary else cached)
         for name, table in summary["tables"].items():
-            lines += [f"### {table['title']}", "", table["markdown"], ""]
+            lines += [f"### {table['title']}", ""]
+            if not one_provenance:
+                lines += _provenance_section(table.get("provenance", summary.get("provenance")))
+            lines += [table["markdown"], ""]
             if table["claims"]:
                 lines += ["| Claim | Verdict | Detail |", "|---|---|---|"]
                 lines += [f"| {c['claim']} | **{c['status']}** | {c['detail']} |" for c in table["claims"]]

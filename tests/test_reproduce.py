@@ -225,3 +225,19 @@ def test_report_reassembles_from_cell_results_alone(tmp_path):
     payload["metrics"]["AP"] += 1.0                     # a hand edit of one cell shows in the report
     cell.write_text(json.dumps(payload))
     assert reassemble("smoke", tmp_path / "b").read_text() != report
+
+
+def test_each_table_keeps_the_provenance_of_the_run_that_made_it(tmp_path):
+    """Two invocations on two tables of one paper: each table's header says which command, commit
+    and wall time produced it (one paper-level line would credit the later run with both), and a
+    re-assembly keeps both lines."""
+    from kdlib.reproduce import reassemble
+    _toy(tmp_path, tables=["extra"], jobs=2)
+    _toy(tmp_path, tables=["main"], jobs=1)
+    report = (tmp_path / "smoke" / "REPORT.md").read_text()
+    section = report[report.index("## toy"):]
+    made = [line for line in section.splitlines() if line.startswith("Produced by")]
+    assert len(made) == 2 and "2 cell(s) at a time" in made[1] and "1 cell(s) at a time" in made[0]
+    main_at, extra_at = section.index("### Toy Table 1"), section.index("### Toy Table 2")
+    assert main_at < section.index(made[0]) < extra_at < section.index(made[1])   # under its table
+    assert reassemble("smoke", tmp_path).read_text() == report
