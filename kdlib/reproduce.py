@@ -253,6 +253,9 @@ def reproduce(paper: str, profile: str = "quick", tables: list[str] | None = Non
         if prov:
             summary["tables"][name]["provenance"] = prov
     _merge_previous(out_dir / "summary.json", summary)
+    order = list(all_tables)                   # the paper's order, whichever table ran last
+    summary["tables"] = dict(sorted(summary["tables"].items(),
+                                    key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=1, default=str))
     write_report(profile, results_root, run_cache=not assemble_only)
     for o in outcomes:

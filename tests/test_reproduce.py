@@ -233,7 +233,7 @@ def test_each_table_keeps_the_provenance_of_the_run_that_made_it(tmp_path):
     re-assembly keeps both lines."""
     from kdlib.reproduce import reassemble
     _toy(tmp_path, tables=["extra"], jobs=2)
-    _toy(tmp_path, tables=["main"], jobs=1)
+    _toy(tmp_path, tables=["main"], jobs=1)          # reported first all the same: the paper's order
     report = (tmp_path / "smoke" / "REPORT.md").read_text()
     section = report[report.index("## toy"):]
     made = [line for line in section.splitlines() if line.startswith("Produced by")]
