@@ -364,7 +364,8 @@ def write_report(profile: str, results_root: Path | None = None, run_cache: bool
     lines = [f"# kdlib reproduction report — profile `{profile}`", "",
              "Kit numbers are mean ± std over seeds (no ± with one seed, or where every seed gives "
              "the same value); '–' is a number the kit has not run. Rows marked *(quoted)* are the "
-             "paper's literature numbers (in italics), not run by the kit. On SynthPose profiles the absolute numbers are not comparable "
+             "paper's literature numbers (in italics), not run by the kit. On SynthPose profiles "
+             "the absolute numbers are not comparable "
              "with the papers': each column C has the kit's value, `Δ C`, the row's paired effect "
              "over its table's baseline (mean ± standard error of the per-seed differences; `base` "
              "on the baseline) and `Δ C (paper)`, the paper's effect between the same rows. On real "
