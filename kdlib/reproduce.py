@@ -390,10 +390,10 @@ def write_report(profile: str, results_root: Path | None = None, run_cache: bool
         lines += _cells_section(summary, root)
         cached = diverged.pop(summary["paper"], [])
         lines += _diverged_section(summary["diverged"] if "diverged" in summary else cached)
-        for name, table in summary["tables"].items():
+        for table, prov in zip(summary["tables"].values(), made_by):
             lines += [f"### {table['title']}", ""]
             if not one_provenance:
-                lines += _provenance_section(table.get("provenance", summary.get("provenance")))
+                lines += _provenance_section(prov)
             lines += [table["markdown"], ""]
             if table["claims"]:
                 lines += ["| Claim | Verdict | Detail |", "|---|---|---|"]
